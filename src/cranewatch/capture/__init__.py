@@ -1,0 +1,1 @@
+"""Capture sources: recognise pcap, pcapng and gzip files and stream their bytes in chunks."""

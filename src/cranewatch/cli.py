@@ -1,0 +1,362 @@
+"""The ``cranewatch`` command: a thin shell over the library, one pipeline verb per command.
+
+Each command parses its options, calls one library function and renders the result with Rich.
+Heavy modules (numba, pyarrow, duckdb) are imported inside the commands that need them, so
+``--help`` and small commands start fast. Errors meant for the user are one line on stderr
+(exit status 1); set ``CRANEWATCH_DEBUG=1`` to see tracebacks of unexpected errors.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from cranewatch._version import __version__
+from cranewatch.errors import CranewatchError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from cranewatch.ingest import IngestReport
+    from cranewatch.store.workspace import Workspace
+
+console = Console()
+err_console = Console(stderr=True)
+
+app = typer.Typer(
+    name="cranewatch",
+    help=(
+        "Find hidden communication equipment in port cranes, prove or rule out its use.\n\n"
+        "Examples:\n\n"
+        "  cranewatch -w case1 ingest captures/\n\n"
+        "  cranewatch -w case1 query \"SELECT src_ip, dst_ip, dst_port, bytes FROM flows ORDER BY bytes DESC LIMIT 10\""
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+testbed_app = typer.Typer(
+    help="Generate captures to test and rehearse with (synthetic crane-network traffic).",
+    no_args_is_help=True,
+)
+app.add_typer(testbed_app, name="testbed")
+
+
+class State:
+    workspace: Path = Path("cranewatch-workspace")
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"cranewatch {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    workspace: Annotated[
+        Path,
+        typer.Option(
+            "-w",
+            "--workspace",
+            envvar="CRANEWATCH_WORKSPACE",
+            help="Case folder holding observations, catalogue and ingest log.",
+            show_default=True,
+        ),
+    ] = Path("cranewatch-workspace"),
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    """Global options."""
+    State.workspace = workspace
+
+
+def _open_workspace(create: bool) -> Workspace:
+    from cranewatch.store.workspace import Workspace
+
+    return Workspace.open(State.workspace, create=create)
+
+
+# ---------------------------------------------------------------------------------- ingest
+
+
+def _progress_factory(progress: Any) -> Any:
+    from cranewatch.engine._kernels.layout import C_FRAMES
+
+    current: dict[str, Any] = {}
+
+    def on_scan(scan: Any) -> None:
+        current["scan"] = scan
+
+    def factory(path: Path, size: int) -> Any:
+        task = progress.add_task(path.name, total=size or None, pps="")
+        started = time.perf_counter()
+
+        def advance(n: int) -> None:
+            scan = current.get("scan")
+            elapsed = max(time.perf_counter() - started, 1e-6)
+            frames = int(scan.st.counters[C_FRAMES]) if scan is not None else 0
+            progress.update(task, advance=n, pps=f"{frames / elapsed / 1e6:5.2f} Mpkt/s")
+
+        return advance
+
+    return factory, on_scan
+
+
+def _render_ingest(report: IngestReport) -> None:
+    table = Table(title="ingest", show_lines=False)
+    for col, justify in (("file", "left"), ("status", "left"), ("packets", "right"),
+                         ("flows", "right"), ("assets", "right"), ("skipped", "right"),
+                         ("seconds", "right")):  # fmt: skip
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    colours = {"ingested": "green", "already": "cyan", "failed": "red"}
+    for o in report.outcomes:
+        status = "already ingested" if o.status == "already" else o.status
+        table.add_row(
+            o.path.name,
+            f"[{colours[o.status]}]{status}[/]",
+            f"{o.packets:,}",
+            f"{o.flows:,}",
+            f"{o.assets:,}",
+            f"{o.skipped:,}",
+            f"{o.seconds:.2f}",
+        )
+    console.print(table)
+    for o in report.outcomes:
+        if o.error:
+            err_console.print(f"[red]error:[/] {o.error}")
+        for reason, count in o.skip_reasons.items():
+            console.print(f"  {o.path.name}: skipped {count:,} × {reason}")
+        for note in o.notes:
+            console.print(f"  {o.path.name}: {note}")
+    if report.ignored:
+        console.print(f"{len(report.ignored)} file(s) in the given folders are not captures and were ignored")
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Capture files or folders (searched recursively).")],
+    idle_timeout: Annotated[
+        float,
+        typer.Option(help="End a flow after this many seconds without a packet (0 = never)."),
+    ] = 900.0,
+    strict: Annotated[
+        bool, typer.Option(help="Exit non-zero when any file failed or had skipped records.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No progress bar and no table.")] = False,
+) -> None:
+    """Read pcap/pcapng captures (also .gz) into the workspace's observation tables.
+
+    Each capture is decoded once into flows, assets and a captures row, stored under its
+    SHA-256: ingesting the same capture again changes nothing, and an interrupted ingest leaves
+    nothing half-written. Exit status is 1 only when nothing could be read (see --strict).
+
+    Examples:
+
+      cranewatch -w case1 ingest crane07-span.pcapng
+
+      cranewatch -w case1 ingest /media/usb/captures/ --idle-timeout 300
+    """
+    from cranewatch.engine.session import EngineOptions
+    from cranewatch.ingest import ingest_paths
+
+    if idle_timeout < 0:
+        raise CranewatchError("--idle-timeout must be 0 (never) or a positive number of seconds")
+    ws = _open_workspace(create=True)
+    options = EngineOptions(idle_timeout_s=idle_timeout)
+    show_progress = console.is_terminal and not quiet
+    if show_progress:
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
+
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TextColumn("{task.fields[pps]}"),
+            TimeRemainingColumn(),
+            console=console,
+        ) as progress:
+            factory, on_scan = _progress_factory(progress)
+            report = ingest_paths(ws, paths, options, factory, on_scan)
+    else:
+        report = ingest_paths(ws, paths, options)
+    if not quiet:
+        _render_ingest(report)
+    else:
+        for o in report.failed:
+            err_console.print(f"error: {o.error}")
+    if not report.outcomes:
+        raise CranewatchError("no capture files found in the given paths")
+    if report.nothing_read:
+        raise typer.Exit(1)
+    if strict and (report.failed or any(o.skipped for o in report.outcomes)):
+        raise typer.Exit(1)
+
+
+# ----------------------------------------------------------------------------------- query
+
+
+class OutputFormat(str, Enum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+def _print_table(result: pa.Table, fmt: OutputFormat) -> None:
+    if fmt is OutputFormat.csv:
+        import pyarrow.csv as pacsv
+
+        sink = sys.stdout.buffer
+        pacsv.write_csv(result, sink)
+        sink.flush()
+        return
+    rows = result.to_pylist()
+    if fmt is OutputFormat.json:
+        import json
+
+        sys.stdout.write(json.dumps(rows, default=str, indent=1) + "\n")
+        return
+    table = Table(show_lines=False)
+    for name in result.column_names:
+        table.add_column(name)
+    for row in rows:
+        table.add_row(*("" if v is None else str(v) for v in row.values()))
+    console.print(table)
+    console.print(f"{result.num_rows} row(s)", style="dim")
+
+
+@app.command()
+def query(
+    sql: Annotated[str, typer.Argument(help="One DuckDB SQL statement.")],
+    output: Annotated[
+        OutputFormat, typer.Option("--format", "-f", help="Output format.")
+    ] = OutputFormat.table,
+) -> None:
+    """Run SQL over the observation tables: captures, flows, assets, capture_assets.
+
+    Examples:
+
+      cranewatch query "SELECT * FROM captures"
+
+      cranewatch query "SELECT vendor, count(*) FROM assets GROUP BY ALL" --format csv
+
+      cranewatch query "SELECT src_ip, dst_ip, dst_port, packets FROM flows WHERE proto = 6" -f json
+    """
+    from cranewatch.store.query import run_query
+
+    ws = _open_workspace(create=False)
+    _print_table(run_query(ws, sql), output)
+
+
+@app.command()
+def captures() -> None:
+    """List the ingested captures with their size, time span and skipped records.
+
+    Example:
+
+      cranewatch -w case1 captures
+    """
+    from cranewatch.store.query import run_query
+
+    ws = _open_workspace(create=False)
+    result = run_query(
+        ws,
+        "SELECT sha256[:12] AS sha256, regexp_extract(path, '[^/]+$') AS file, format, "
+        "packets, bytes, first_ts, last_ts, skipped FROM captures ORDER BY first_ts",
+    )
+    _print_table(result, OutputFormat.table)
+
+
+# --------------------------------------------------------------------------------- testbed
+
+
+class CaptureFormat(str, Enum):
+    pcap = "pcap"
+    pcapng = "pcapng"
+
+
+@testbed_app.command()
+def synth(
+    output: Annotated[Path, typer.Option("-o", "--output", help="Capture file to write.")],
+    packets: Annotated[int, typer.Option(help="Number of frames to write.", min=1)] = 100_000,
+    seed: Annotated[int, typer.Option(help="Seed: the same seed gives the same bytes.")] = 1,
+    fmt: Annotated[CaptureFormat, typer.Option("--format", help="File format.")] = CaptureFormat.pcap,
+) -> None:
+    """Write a deterministic synthetic crane-network capture (benchmarks and tests).
+
+    The mix holds Modbus/TCP, S7comm, OPC UA, PROFINET DCP, LLDP, ARP, DNS, DHCP, TLS and a
+    hidden cellular modem with heartbeats and an OpenVPN tunnel.
+
+    Examples:
+
+      cranewatch testbed synth --packets 1000000 --seed 1 -o synth-1M.pcap
+
+      cranewatch testbed synth --packets 20000 --format pcapng -o small.pcapng
+    """
+    from cranewatch.testbed.synth import write_synthetic_capture
+
+    show = console.is_terminal
+    if show:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+        with Progress(TextColumn("synth"), BarColumn(), MofNCompleteColumn(), console=console) as prog:
+            task = prog.add_task("synth", total=packets)
+            summary = write_synthetic_capture(
+                output, packets, seed, fmt=fmt.value, progress=lambda n: prog.advance(task, n)
+            )
+    else:
+        summary = write_synthetic_capture(output, packets, seed, fmt=fmt.value)
+    console.print(
+        f"wrote {summary.packets:,} frames ({summary.bytes:,} bytes) to {output} "
+        f"sha256 {summary.sha256}"
+    )
+
+
+# ------------------------------------------------------------------------------------ main
+
+
+def main() -> None:
+    """Console-script entry point: user errors in one line, never a traceback."""
+    try:
+        app(standalone_mode=False)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except CranewatchError as exc:
+        err_console.print(f"[red]error:[/] {exc}")
+        sys.exit(1)
+    except KeyboardInterrupt:
+        err_console.print("interrupted; nothing half-written was kept")
+        sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 - the last line of defence
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if isinstance(exc, click.exceptions.Abort):
+            sys.exit(1)
+        if os.environ.get("CRANEWATCH_DEBUG"):
+            raise
+        err_console.print(
+            f"[red]internal error:[/] {type(exc).__name__}: {exc}\n"
+            "Please report it; rerun with CRANEWATCH_DEBUG=1 for the traceback."
+        )
+        sys.exit(2)

@@ -1,0 +1,437 @@
+"""Runs the compiled kernels over one capture: chunks in, flows, assets and counters out.
+
+This is the orchestration half of the engine (the kernels are in ``_kernels/``): it owns the
+kernel state arrays, places each chunk behind the unfinished tail of the previous one so records
+that straddle a chunk boundary are never copied twice, reacts to the kernels' status codes
+(grow a table, drain emitted flows, parse a pcapng section or interface header, stop on a
+corrupt record), and hands finished flows and packet batches to the caller as they appear, so
+memory depends on the number of concurrently active flows, not on the size of the capture.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from cranewatch.capture.reader import CHUNK_SIZE, ChunkStream, PcapHeader, sniff_format
+from cranewatch.engine._kernels import layout as L
+from cranewatch.engine._kernels.tables import expire_flows, expire_frags, rehash
+from cranewatch.engine._kernels.walk import MAX_BLOCK_IN_KERNEL, walk
+
+HEADROOM = MAX_BLOCK_IN_KERNEL + 4096  # room in front of each chunk for the previous tail
+FLOW_CAPACITY = 1 << 14
+ASSET_CAPACITY = 1 << 12
+FRAG_CAPACITY = 1 << 8
+OUT_CAPACITY = 1 << 14
+PACKET_BATCH = 1 << 16
+LOAD = 0.7
+
+FlowSink = Callable[[np.ndarray, np.ndarray], None]
+
+
+@dataclass
+class PacketBatch:
+    """Decoded frames of one chunk for protocol analyzers: ``rows[:, PB_*]`` index ``data``.
+
+    ``data`` is only valid during the callback; analyzers copy what they keep.
+    """
+
+    rows: np.ndarray
+    data: np.ndarray
+
+    def payload(self, i: int) -> bytes:
+        off = int(self.rows[i, L.PB_PAYLOAD_OFF])
+        n = int(self.rows[i, L.PB_PAYLOAD_CAPLEN])
+        return bytes(self.data[off : off + n]) if off >= 0 and n > 0 else b""
+
+
+PacketSink = Callable[[PacketBatch], None]
+
+
+@dataclass
+class EngineOptions:
+    idle_timeout_s: float = 900.0
+    chunk_size: int = CHUNK_SIZE
+
+
+@dataclass
+class ScanResult:
+    """Everything the engine learned about one capture besides the flows it streamed out."""
+
+    path: Path
+    sha256: str
+    size: int
+    format: str
+    compression: str | None
+    link_types: list[int]
+    sections: int
+    interfaces: int
+    counters: np.ndarray
+    asset_keys: np.ndarray
+    asset_stats: np.ndarray
+    skips: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def packets(self) -> int:
+        return int(self.counters[L.C_FRAMES])
+
+    @property
+    def decoded(self) -> int:
+        return int(self.counters[L.C_DECODED])
+
+    @property
+    def skipped(self) -> int:
+        return sum(self.skips.values())
+
+
+class _Interfaces:
+    """pcapng interfaces of the current section, as the arrays the kernel reads."""
+
+    def __init__(self) -> None:
+        self.linktype: list[int] = []
+        self.mode: list[int] = []
+        self.param: list[int] = []
+        self.offset: list[int] = []
+        self.snaplen: list[int] = []
+        self.arrays = self._arrays()
+
+    def _arrays(self) -> tuple[np.ndarray, ...]:
+        return tuple(
+            np.array(v, dtype=np.int64)
+            for v in (self.linktype, self.mode, self.param, self.offset, self.snaplen)
+        )
+
+    def add(self, linktype: int, snaplen: int, tsresol: int, tsoffset: int) -> None:
+        if tsresol & 0x80:
+            mode, param = 2, min(tsresol & 0x7F, 62)
+        elif tsresol <= 9:
+            mode, param = 0, 10 ** (9 - tsresol)
+        else:
+            mode, param = 1, 10 ** (min(tsresol, 18) - 9)
+        self.linktype.append(linktype)
+        self.mode.append(mode)
+        self.param.append(param)
+        self.offset.append(tsoffset * 1_000_000_000)
+        self.snaplen.append(snaplen)
+        self.arrays = self._arrays()
+
+
+class _State:
+    """Kernel state arrays, grown on demand."""
+
+    def __init__(self) -> None:
+        self.fk = np.zeros((FLOW_CAPACITY, L.N_KEY), np.int64)
+        self.fs = np.zeros((FLOW_CAPACITY, L.N_FSTATS), np.int64)
+        self.ak = np.zeros((ASSET_CAPACITY, L.N_AKEY), np.int64)
+        self.ast = np.zeros((ASSET_CAPACITY, L.N_ASTATS), np.int64)
+        self.rk = np.zeros((FRAG_CAPACITY, L.N_RKEY), np.int64)
+        self.rs = np.zeros((FRAG_CAPACITY, L.N_RSTATS), np.int64)
+        self.out_k = np.zeros((OUT_CAPACITY, L.N_KEY), np.int64)
+        self.out_s = np.zeros((OUT_CAPACITY, L.N_FSTATS), np.int64)
+        self.pb = np.zeros((PACKET_BATCH, L.N_PB), np.int64)
+        self.counters = np.zeros(L.N_COUNTERS, np.int64)
+        self.pk = np.zeros((L.MAX_LAYERS, L.L_NFIELDS), np.int64)
+        self.w = np.zeros(L.N_KEY, np.int64)
+        self.rw = np.zeros(L.N_RKEY, np.int64)
+        self.lkeys = np.zeros((L.MAX_LAYERS, L.N_KEY), np.int64)
+        self.lsides = np.zeros(L.MAX_LAYERS, np.int64)
+        self.limits = np.zeros(5, np.int64)
+        self.update_limits()
+
+    def update_limits(self) -> None:
+        self.limits[0] = int(self.fk.shape[0] * LOAD)
+        self.limits[1] = int(self.ak.shape[0] * LOAD)
+        self.limits[2] = int(self.rk.shape[0] * LOAD)
+        self.limits[3] = self.out_k.shape[0]
+        self.limits[4] = self.pb.shape[0]
+
+    def tuple(self) -> tuple[np.ndarray, ...]:
+        return (
+            self.fk, self.fs, self.ak, self.ast, self.rk, self.rs, self.out_k, self.out_s,
+            self.pb, self.counters, self.pk, self.w, self.rw, self.lkeys, self.lsides,
+        )  # fmt: skip
+
+
+class CaptureScan:
+    """One pass of the packet engine over one capture file.
+
+    ``flow_sink(keys, stats)`` receives finished flows (kernel rows, see layout.py) whenever
+    the engine has some; ``packet_sink`` (optional) receives every chunk's decoded frames.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        flow_sink: FlowSink,
+        options: EngineOptions | None = None,
+        packet_sink: PacketSink | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> None:
+        self.path = path
+        self.flow_sink = flow_sink
+        self.options = options or EngineOptions()
+        self.packet_sink = packet_sink
+        self.progress = progress
+        self.st = _State()
+        self.idle_ns = int(self.options.idle_timeout_s * 1e9)
+        self.link_types: list[int] = []
+        self.sections = 0
+        self.interfaces_total = 0
+        self.ifaces = _Interfaces()
+        self.big = False
+        self.notes: list[str] = []
+        self.stopped = False
+        self.skip_bytes = 0
+        self.work = np.empty(HEADROOM + self.options.chunk_size, np.uint8)
+
+    # ---------------------------------------------------------------- public
+    def run(self) -> ScanResult:
+        stream = ChunkStream(self.path, self.options.chunk_size, self.progress)
+        fmt: str | None = None
+        pcap: PcapHeader | None = None
+        tail = np.empty(0, np.uint8)
+        head = b""
+        for data in stream:
+            if fmt is None:
+                head += bytes(data)
+                if len(head) < 24:
+                    continue
+                fmt, pcap, data = self._start(head)
+            if not self.stopped:
+                tail = self._feed(fmt, pcap, tail, data)
+        if fmt is None:  # fewer than 24 bytes in the whole file
+            fmt, pcap, data = self._start(head)
+            tail = self._feed(fmt, pcap, tail, data)
+        self._finish(tail)
+        return self._result(stream, fmt)
+
+    def _start(self, head: bytes) -> tuple[str, PcapHeader | None, bytes]:
+        """Recognise the format from the first bytes; returns the data after any file header."""
+        fmt = sniff_format(head)
+        if fmt == "pcap":
+            pcap = PcapHeader.parse(head[:24])
+            self.link_types.append(pcap.linktype)
+            self.sections = self.interfaces_total = 1
+            return fmt, pcap, head[24:]
+        return fmt, None, head
+
+    # ---------------------------------------------------------------- chunk handling
+    def _feed(
+        self, fmt: str, pcap: PcapHeader | None, tail: np.ndarray, data: bytes | memoryview
+    ) -> np.ndarray:
+        mv = np.frombuffer(data, np.uint8)
+        if self.skip_bytes:
+            cut = min(self.skip_bytes, len(mv))
+            self.skip_bytes -= cut
+            mv = mv[cut:]
+            if not len(mv):
+                return tail
+        if len(mv) > self.options.chunk_size:  # defensive: never overflow the work buffer
+            for start in range(0, len(mv), self.options.chunk_size):
+                tail = self._feed(fmt, pcap, tail, bytes(mv[start : start + self.options.chunk_size]))
+            return tail
+        start = HEADROOM - len(tail)
+        self.work[start:HEADROOM] = tail
+        end = HEADROOM + len(mv)
+        self.work[HEADROOM:end] = mv
+        pos = self._walk(fmt, pcap, start, end, at_eof=False)
+        self._flush_packets()
+        if self.stopped:
+            return np.empty(0, np.uint8)
+        return self.work[pos:end].copy()
+
+    def _walk(self, fmt: str, pcap: PcapHeader | None, pos: int, end: int, at_eof: bool) -> int:
+        st = self.st
+        emit = self.packet_sink is not None
+        while True:
+            lt, mode, param, offset, snaplen = self.ifaces.arrays
+            pos, status = walk(
+                self.work, pos, end, fmt == "pcapng", self.big if pcap is None else pcap.big_endian,
+                1000 if pcap is None else pcap.frac_ns, 1 if pcap is None else pcap.linktype,
+                lt, mode, param, offset, snaplen, self.idle_ns, emit, st.limits, st.tuple(),
+            )  # fmt: skip
+            if status == L.ST_NEED_DATA:
+                return pos
+            if status == L.ST_NEED_GROW:
+                self._grow()
+            elif status == L.ST_NEED_FLUSH:
+                self._flush_flows()
+                self._flush_packets()
+            elif status == L.ST_BAD_RECORD:
+                self._stop(L.SK_RECORD_TOO_LARGE, pos, end)
+                return end
+            elif status == L.ST_BAD_BLOCK:
+                self._stop(L.SK_BAD_BLOCK, pos, end)
+                return end
+            elif status == L.ST_PYTHON_BLOCK:
+                new_pos = self._python_block(pos, end)
+                if new_pos is None:
+                    return pos
+                pos = new_pos
+                if self.stopped:
+                    return end
+
+    def _stop(self, reason: int, pos: int, end: int) -> None:
+        self.st.counters[L.C_SKIP0 + reason] += 1
+        self.notes.append(f"stopped reading at a corrupt record: {L.SKIP_REASONS[reason]}")
+        self.stopped = True
+
+    def _finish(self, tail: np.ndarray) -> None:
+        if len(tail) and not self.stopped:
+            self.st.counters[L.C_SKIP0 + L.SK_TRUNCATED_AT_EOF] += 1
+            self.notes.append(f"the last {len(tail)} bytes hold an incomplete record")
+        self._flush_flows()
+        st = self.st
+        # remaining flows end with the capture; done in numpy to spare loading another kernel
+        live = st.fs[:, L.F_USED] != 0
+        if live.any():
+            order = np.argsort(st.fs[live, L.F_ID], kind="stable")
+            self.flow_sink(st.fk[live][order], st.fs[live][order])
+        pending = (st.rs[:, L.R_USED] != 0) & (st.rs[:, L.R_NLAYERS] == 0)
+        st.counters[L.C_SKIP0 + L.SK_FRAGMENT_ORPHAN] += int(st.rs[pending, L.R_PEND_PKTS].sum())
+
+    # ---------------------------------------------------------------- state management
+    def _grow(self) -> None:
+        st = self.st
+        c = st.counters
+        if c[L.C_FLOWS] + L.MAX_LAYERS > st.limits[0]:
+            cap = st.fk.shape[0]
+            live_guess = c[L.C_FLOWS]
+            if self.idle_ns > 0:
+                idle = np.count_nonzero(
+                    (st.fs[:, L.F_USED] != 0) & (c[L.C_NOW] - st.fs[:, L.F_LAST_TS] > self.idle_ns)
+                )
+                live_guess -= idle
+            new_cap = cap * 2 if live_guess > cap * 0.35 else cap
+            self._flush_flows()
+            st.fk, st.fs, ek, es, live = expire_flows(st.fk, st.fs, c[L.C_NOW], self.idle_ns, new_cap)
+            c[L.C_FLOWS] = live
+            if len(ek):
+                self.flow_sink(ek, es)
+        if c[L.C_ASSETS] + 2 * L.MAX_LAYERS > st.limits[1]:
+            st.ak, st.ast = rehash(st.ak, st.ast, st.ak.shape[0] * 2)
+            c[L.C_AGEN] += 1  # asset slots cached in flows are stale now
+        if c[L.C_FRAGS] + 1 > st.limits[2]:
+            cap = st.rk.shape[0]
+            st.rk, st.rs = expire_frags(st.rk, st.rs, c[L.C_NOW], L.FRAG_TIMEOUT_NS, cap, c)
+            if c[L.C_FRAGS] > cap * 0.35:
+                st.rk, st.rs = rehash(st.rk, st.rs, cap * 2)
+        st.update_limits()
+
+    def _flush_flows(self) -> None:
+        n = int(self.st.counters[L.C_OUT])
+        if n:
+            self.flow_sink(self.st.out_k[:n].copy(), self.st.out_s[:n].copy())
+            self.st.counters[L.C_OUT] = 0
+
+    def _flush_packets(self) -> None:
+        n = int(self.st.counters[L.C_PKTS])
+        if n and self.packet_sink is not None:
+            self.packet_sink(PacketBatch(self.st.pb[:n], self.work))
+        self.st.counters[L.C_PKTS] = 0
+
+    # ---------------------------------------------------------------- pcapng headers
+    def _u32(self, pos: int) -> int:
+        return int.from_bytes(self.work[pos : pos + 4].tobytes(), "big" if self.big else "little")
+
+    def _python_block(self, pos: int, end: int) -> int | None:
+        """Parse an SHB or IDB (or skip a block too large for the kernel); None = need data."""
+        if end - pos < 12:
+            return None
+        btype = self._u32(pos)
+        if btype == 0x0A0D0D0A:
+            if end - pos < 16:
+                return None
+            bom = self.work[pos + 8 : pos + 12].tobytes()
+            if bom == b"\x1a\x2b\x3c\x4d":
+                self.big = True
+            elif bom == b"\x4d\x3c\x2b\x1a":
+                self.big = False
+            else:
+                self._stop(L.SK_BAD_BLOCK, pos, end)
+                return end
+            blen = self._u32(pos + 4)
+            if blen < 28 or blen % 4:
+                self._stop(L.SK_BAD_BLOCK, pos, end)
+                return end
+            self.sections += 1
+            self.ifaces = _Interfaces()
+            return self._consume(pos, end, blen)
+        blen = self._u32(pos + 4)
+        if blen < 12 or blen % 4:
+            self._stop(L.SK_BAD_BLOCK, pos, end)
+            return end
+        if btype == 1:
+            if blen < 20 or blen > MAX_BLOCK_IN_KERNEL:
+                self._stop(L.SK_BAD_BLOCK, pos, end)
+                return end
+            if pos + blen > end:
+                return None
+            if self._u32(pos + blen - 4) != blen:
+                self._stop(L.SK_BAD_BLOCK, pos, end)
+                return end
+            self._parse_idb(pos, blen)
+            return pos + blen
+        return self._consume(pos, end, blen)
+
+    def _consume(self, pos: int, end: int, blen: int) -> int | None:
+        """Step over a block; one larger than the buffer is skipped in the following chunks."""
+        if pos + blen <= end:
+            return pos + blen
+        if blen <= MAX_BLOCK_IN_KERNEL:
+            return None
+        self.skip_bytes = pos + blen - end
+        return end
+
+    def _parse_idb(self, pos: int, blen: int) -> None:
+        order = ">" if self.big else "<"
+        linktype, _reserved, snaplen = struct.unpack(order + "HHI", self.work[pos + 8 : pos + 16].tobytes())
+        tsresol, tsoffset = 6, 0
+        opt = pos + 16
+        stop = pos + blen - 4
+        while opt + 4 <= stop:
+            code, length = struct.unpack(order + "HH", self.work[opt : opt + 4].tobytes())
+            value = self.work[opt + 4 : opt + 4 + length].tobytes()
+            if code == 0:
+                break
+            if code == 9 and length >= 1:
+                tsresol = value[0]
+            elif code == 14 and length >= 8:
+                tsoffset = struct.unpack(order + "q", value[:8])[0]
+            opt += 4 + ((length + 3) & ~3)
+        self.ifaces.add(linktype, snaplen, tsresol, tsoffset)
+        self.interfaces_total += 1
+        if linktype not in self.link_types:
+            self.link_types.append(linktype)
+
+    # ---------------------------------------------------------------- result
+    def _result(self, stream: ChunkStream, fmt: str) -> ScanResult:
+        c = self.st.counters
+        if stream.state.error:
+            c[L.C_SKIP0 + L.SK_COMPRESSION] += 1
+            self.notes.append(stream.state.error)
+        self.notes.extend(stream.state.notes)
+        skips = {
+            L.SKIP_REASONS[i]: int(c[L.C_SKIP0 + i]) for i in range(L.N_SKIP) if c[L.C_SKIP0 + i]
+        }
+        used = self.st.ast[:, L.A_USED] != 0
+        return ScanResult(
+            path=self.path,
+            sha256=stream.state.sha256,
+            size=stream.state.raw_bytes,
+            format=fmt,
+            compression=stream.state.compression,
+            link_types=self.link_types,
+            sections=self.sections,
+            interfaces=self.interfaces_total,
+            counters=c.copy(),
+            asset_keys=self.st.ak[used].copy(),
+            asset_stats=self.st.ast[used].copy(),
+            skips=skips,
+            notes=self.notes,
+        )

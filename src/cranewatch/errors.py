@@ -1,0 +1,38 @@
+"""Exceptions cranewatch raises on purpose, each with a message a user can act on.
+
+    CranewatchError                 base: the CLI prints ``str(err)`` in one line, no traceback
+    ├── CaptureError                a capture file cannot be read at all
+    │   ├── UnknownFormatError      not pcap, pcapng or gzip (random bytes, empty file, ...)
+    │   └── UnsupportedLinkTypeError  no frame of the file has a link type we decode
+    ├── WorkspaceError              the workspace folder is missing, foreign or unwritable
+    └── QueryError                  a ``cranewatch query`` statement failed
+
+Problems inside a readable file (a truncated record, a bad block, a packet too short for its
+headers) are not exceptions: they are counted as skips with a reason in the ``captures`` table.
+"""
+
+from __future__ import annotations
+
+
+class CranewatchError(Exception):
+    """Base class: an error with a message meant for the user, printed without a traceback."""
+
+
+class CaptureError(CranewatchError):
+    """A capture file could not be read at all."""
+
+
+class UnknownFormatError(CaptureError):
+    """The file is neither a classic pcap, a pcapng nor a gzip-compressed one of them."""
+
+
+class UnsupportedLinkTypeError(CaptureError):
+    """The capture only holds frames of link types cranewatch does not decode."""
+
+
+class WorkspaceError(CranewatchError):
+    """The workspace folder cannot be used."""
+
+
+class QueryError(CranewatchError):
+    """A SQL statement given to ``cranewatch query`` failed."""

@@ -1,0 +1,234 @@
+"""The ingest job: capture files in, one published observation folder per capture out.
+
+For each file: skip it when the catalogue already knows its bytes, else run the packet engine
+once over it, stream finished flows into a staging Parquet file, write the assets and the
+captures row, and publish the folder atomically under the capture's SHA-256. A file that cannot
+be read at all is reported with a one-line reason and the run goes on with the next one; every
+attempt is written to the workspace's append-only ingest log.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from cranewatch.capture.reader import GZIP_MAGIC, PCAP_MAGICS, PCAPNG_MAGIC
+from cranewatch.engine._kernels import layout as L
+from cranewatch.engine.session import CaptureScan, EngineOptions, ScanResult
+from cranewatch.engine.tables import assets_table, captures_table, flows_batch
+from cranewatch.errors import CaptureError, UnsupportedLinkTypeError
+from cranewatch.observe.columns import repeated_string, empty_table
+from cranewatch.observe.schemas import FLOWS
+from cranewatch.store.workspace import Workspace
+
+PARQUET_OPTIONS = {"compression": "zstd"}
+
+
+@dataclass
+class FileOutcome:
+    """What happened to one input file."""
+
+    path: Path
+    status: str  # "ingested", "already", "failed"
+    sha256: str | None = None
+    packets: int = 0
+    flows: int = 0
+    assets: int = 0
+    skipped: int = 0
+    skip_reasons: dict[str, int] = field(default_factory=dict)
+    error: str | None = None
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+@dataclass
+class IngestReport:
+    outcomes: list[FileOutcome] = field(default_factory=list)
+    ignored: list[Path] = field(default_factory=list)  # non-capture files found in folders
+
+    @property
+    def nothing_read(self) -> bool:
+        return not any(o.status in ("ingested", "already") for o in self.outcomes)
+
+    @property
+    def failed(self) -> list[FileOutcome]:
+        return [o for o in self.outcomes if o.status == "failed"]
+
+
+def looks_like_capture(path: Path) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+    except OSError:
+        return False
+    return head in PCAP_MAGICS or head == PCAPNG_MAGIC or head[:2] == GZIP_MAGIC
+
+
+def discover(paths: Iterable[Path]) -> tuple[list[Path], list[Path]]:
+    """Files named directly, plus capture files found recursively in named folders.
+
+    Returns (files to ingest, files in folders that are not captures).
+    """
+    files: list[Path] = []
+    ignored: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            for child in sorted(p for p in path.rglob("*") if p.is_file()):
+                (files if looks_like_capture(child) else ignored).append(child)
+        else:
+            files.append(path)
+    seen: set[Path] = set()
+    unique = []
+    for f in files:
+        key = f.absolute()
+        if key not in seen:
+            seen.add(key)
+            unique.append(f)
+    return unique, ignored
+
+
+class _FlowWriter:
+    """Streams flow batches into a Parquet file while the capture's SHA-256 is still unknown."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.writer: pq.ParquetWriter | None = None
+        self.rows = 0
+
+    def __call__(self, keys, stats) -> None:  # type: ignore[no-untyped-def]
+        batch = flows_batch(keys, stats, "")
+        if self.writer is None:
+            self.writer = pq.ParquetWriter(self.path, FLOWS.arrow, **PARQUET_OPTIONS)
+        self.writer.write_batch(batch)
+        self.rows += batch.num_rows
+
+    def finish(self, target: Path, sha256: str) -> None:
+        """Write the final file with the capture's SHA-256 filled in, batch by batch."""
+        if self.writer is None:
+            pq.write_table(empty_table(FLOWS.arrow), target, **PARQUET_OPTIONS)
+            return
+        self.writer.close()
+        source = pq.ParquetFile(self.path)
+        with pq.ParquetWriter(target, FLOWS.arrow, **PARQUET_OPTIONS) as out:
+            for batch in source.iter_batches(batch_size=65536):
+                sha = repeated_string(sha256, batch.num_rows)
+                out.write_batch(batch.set_column(0, FLOWS.arrow.field(0), sha))
+        self.path.unlink()
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+def _check_readable(result: ScanResult) -> None:
+    unsupported = result.skips.get(L.SKIP_REASONS[L.SK_LINKTYPE], 0)
+    if result.packets and result.decoded == 0 and unsupported == result.packets:
+        names = ", ".join(str(t) for t in result.link_types)
+        raise UnsupportedLinkTypeError(
+            f"link type {names} is not supported; nothing was decoded. Supported: Ethernet (1), "
+            "Linux cooked SLL (113) and SLL2 (276), raw IP (101, 228, 229), BSD loopback (0, 108)"
+        )
+
+
+def ingest_file(
+    ws: Workspace,
+    path: Path,
+    options: EngineOptions,
+    progress: Callable[[int], None] | None = None,
+    on_scan: Callable[[CaptureScan], None] | None = None,
+) -> FileOutcome:
+    """Ingest one capture file into the workspace (see the module docstring)."""
+    started = time.perf_counter()
+    abs_path = path.expanduser().absolute()
+    outcome = FileOutcome(path=abs_path, status="failed")
+    try:
+        if not abs_path.exists():
+            raise CaptureError(f"{path}: no such file")
+        if abs_path.is_dir():
+            raise CaptureError(f"{path}: is a folder")
+        known = ws.known_sha256(abs_path)
+        if known:
+            outcome.status, outcome.sha256 = "already", known
+            return outcome
+        with ws.staging() as staged:
+            writer = _FlowWriter(staged / "flows.partial.parquet")
+            try:
+                scan = CaptureScan(abs_path, writer, options, progress=progress)
+                if on_scan is not None:
+                    on_scan(scan)
+                result = scan.run()
+            finally:
+                writer.close()
+            _check_readable(result)
+            outcome.sha256 = result.sha256
+            outcome.packets = result.packets
+            outcome.skipped = result.skipped
+            outcome.skip_reasons = dict(result.skips)
+            outcome.notes = list(result.notes)
+            if ws.has_capture(result.sha256):
+                outcome.status = "already"
+            else:
+                writer.finish(staged / "flows.parquet", result.sha256)
+                assets = assets_table(result)
+                pq.write_table(assets, staged / "assets.parquet", **PARQUET_OPTIONS)
+                captures = captures_table(
+                    result, str(abs_path), options.idle_timeout_s, datetime.now(UTC)
+                )
+                pq.write_table(captures, staged / "captures.parquet", **PARQUET_OPTIONS)
+                outcome.flows = writer.rows
+                outcome.assets = assets.num_rows
+                outcome.status = "ingested" if ws.publish(staged, result.sha256) else "already"
+            ws.remember(abs_path, result.sha256)
+    except CaptureError as exc:
+        outcome.error = str(exc)
+    except OSError as exc:
+        outcome.error = f"{path}: {exc.strerror or exc}"
+    except Exception as exc:  # a bug: keep the traceback for the developers, not the user
+        log = ws.root / "errors.log"
+        with open(log, "a") as fh:
+            fh.write(f"--- {datetime.now(UTC).isoformat()} {abs_path}\n{traceback.format_exc()}\n")
+        outcome.error = f"internal error ({type(exc).__name__}: {exc}); details in {log}"
+    finally:
+        outcome.seconds = time.perf_counter() - started
+        ws.log_ingest(
+            {
+                "path": str(abs_path),
+                "sha256": outcome.sha256,
+                "status": outcome.status,
+                "packets": outcome.packets,
+                "flows": outcome.flows,
+                "skipped": outcome.skipped,
+                "error": outcome.error,
+            }
+        )
+    return outcome
+
+
+def ingest_paths(
+    ws: Workspace,
+    paths: Iterable[Path],
+    options: EngineOptions | None = None,
+    progress_factory: Callable[[Path, int], Callable[[int], None] | None] | None = None,
+    on_scan: Callable[[CaptureScan], None] | None = None,
+) -> IngestReport:
+    """Ingest files and folders; ``progress_factory(path, size)`` gives a per-file callback."""
+    options = options or EngineOptions()
+    files, ignored = discover(paths)
+    report = IngestReport(ignored=ignored)
+    for path in files:
+        progress = None
+        if progress_factory is not None:
+            try:
+                size = path.stat().st_size
+            except OSError:
+                size = 0
+            progress = progress_factory(path, size)
+        report.outcomes.append(ingest_file(ws, path, options, progress, on_scan))
+    return report
