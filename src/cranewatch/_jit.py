@@ -16,8 +16,9 @@ numba is imported: the user's setting if given, else ``$XDG_CACHE_HOME/cranewatc
 
 numba's cache only notices changes to the file of the cached function itself, not to the kernels
 it calls or inlines, so an upgraded cranewatch could run a stale kernel. The cache therefore
-lives in a subfolder named after a digest of every source file of the package: any change to
-any module gives a fresh cache.
+lives in a subfolder named after a digest of every kernel source file (this module, everything
+under ``engine/_kernels/`` and every ``*_kernel.py``): any change to any of them gives a fresh
+cache. Kernel modules import nothing else from cranewatch, which keeps that list complete.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ def _choose_cache_dir() -> str:
     if xdg.strip():
         candidates.append(Path(xdg) / "cranewatch" / "numba")
     candidates.append(Path.home() / ".cache" / "cranewatch" / "numba")
-    candidates.append(Path(tempfile.gettempdir()) / f"cranewatch-numba-{os.getuid()}")
+    candidates.append(Path(tempfile.gettempdir()) / f"cranewatch-numba-{getattr(os, 'getuid', lambda: 0)()}")
     for candidate in candidates:
         if _writable(candidate):
             return str(candidate)
@@ -59,7 +60,10 @@ def _choose_cache_dir() -> str:
 
 def _source_digest() -> str:
     digest = hashlib.sha256()
-    for path in sorted(PACKAGE.rglob("*.py")):
+    kernel_sources = {PACKAGE / "_jit.py"}
+    kernel_sources.update((PACKAGE / "engine" / "_kernels").glob("*.py"))
+    kernel_sources.update(PACKAGE.rglob("*_kernel.py"))
+    for path in sorted(kernel_sources):
         digest.update(path.relative_to(PACKAGE).as_posix().encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -37,7 +37,7 @@ app = typer.Typer(
         "Find hidden communication equipment in port cranes, prove or rule out its use.\n\n"
         "Examples:\n\n"
         "  cranewatch -w case1 ingest captures/\n\n"
-        "  cranewatch -w case1 query \"SELECT src_ip, dst_ip, dst_port, bytes FROM flows ORDER BY bytes DESC LIMIT 10\""
+        '  cranewatch -w case1 query "SELECT src_ip, dst_ip, dst_port, bytes FROM flows ORDER BY bytes DESC LIMIT 10"'
     ),
     no_args_is_help=True,
     add_completion=False,
@@ -140,12 +140,16 @@ def _render_ingest(report: IngestReport) -> None:
         for note in o.notes:
             console.print(f"  {o.path.name}: {note}")
     if report.ignored:
-        console.print(f"{len(report.ignored)} file(s) in the given folders are not captures and were ignored")
+        console.print(
+            f"{len(report.ignored)} file(s) in the given folders are not captures and were ignored"
+        )
 
 
 @app.command()
 def ingest(
-    paths: Annotated[list[Path], typer.Argument(help="Capture files or folders (searched recursively).")],
+    paths: Annotated[
+        list[Path], typer.Argument(help="Capture files or folders (searched recursively).")
+    ],
     idle_timeout: Annotated[
         float,
         typer.Option(help="End a flow after this many seconds without a packet (0 = never)."),
@@ -153,7 +157,9 @@ def ingest(
     strict: Annotated[
         bool, typer.Option(help="Exit non-zero when any file failed or had skipped records.")
     ] = False,
-    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No progress bar and no table.")] = False,
+    quiet: Annotated[
+        bool, typer.Option("-q", "--quiet", help="No progress bar and no table.")
+    ] = False,
 ) -> None:
     """Read pcap/pcapng captures (also .gz) into the workspace's observation tables.
 
@@ -214,7 +220,7 @@ def ingest(
 # ----------------------------------------------------------------------------------- query
 
 
-class OutputFormat(str, Enum):
+class OutputFormat(StrEnum):
     table = "table"
     csv = "csv"
     json = "json"
@@ -288,7 +294,7 @@ def captures() -> None:
 # --------------------------------------------------------------------------------- testbed
 
 
-class CaptureFormat(str, Enum):
+class CaptureFormat(StrEnum):
     pcap = "pcap"
     pcapng = "pcapng"
 
@@ -298,7 +304,9 @@ def synth(
     output: Annotated[Path, typer.Option("-o", "--output", help="Capture file to write.")],
     packets: Annotated[int, typer.Option(help="Number of frames to write.", min=1)] = 100_000,
     seed: Annotated[int, typer.Option(help="Seed: the same seed gives the same bytes.")] = 1,
-    fmt: Annotated[CaptureFormat, typer.Option("--format", help="File format.")] = CaptureFormat.pcap,
+    fmt: Annotated[
+        CaptureFormat, typer.Option("--format", help="File format.")
+    ] = CaptureFormat.pcap,
 ) -> None:
     """Write a deterministic synthetic crane-network capture (benchmarks and tests).
 
@@ -317,7 +325,9 @@ def synth(
     if show:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-        with Progress(TextColumn("synth"), BarColumn(), MofNCompleteColumn(), console=console) as prog:
+        with Progress(
+            TextColumn("synth"), BarColumn(), MofNCompleteColumn(), console=console
+        ) as prog:
             task = prog.add_task("synth", total=packets)
             summary = write_synthetic_capture(
                 output, packets, seed, fmt=fmt.value, progress=lambda n: prog.advance(task, n)
@@ -335,24 +345,20 @@ def synth(
 
 def main() -> None:
     """Console-script entry point: user errors in one line, never a traceback."""
+    from typer._click import exceptions as click_exceptions  # Typer bundles its own click
+
     try:
-        app(standalone_mode=False)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
+        code = app(standalone_mode=False)
     except CranewatchError as exc:
         err_console.print(f"[red]error:[/] {exc}")
         sys.exit(1)
-    except KeyboardInterrupt:
+    except click_exceptions.ClickException as exc:  # usage errors: exit status 2
+        exc.show()
+        sys.exit(exc.exit_code)
+    except (KeyboardInterrupt, click_exceptions.Abort):
         err_console.print("interrupted; nothing half-written was kept")
         sys.exit(130)
-    except Exception as exc:  # noqa: BLE001 - the last line of defence
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
-            sys.exit(1)
+    except Exception as exc:
         if os.environ.get("CRANEWATCH_DEBUG"):
             raise
         err_console.print(
@@ -360,3 +366,5 @@ def main() -> None:
             "Please report it; rerun with CRANEWATCH_DEBUG=1 for the traceback."
         )
         sys.exit(2)
+    # without standalone mode, typer.Exit comes back as the exit code instead of being raised
+    sys.exit(code if isinstance(code, int) else 0)

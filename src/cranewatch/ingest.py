@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 from cranewatch.capture.reader import GZIP_MAGIC, PCAP_MAGICS, PCAPNG_MAGIC
@@ -24,7 +23,7 @@ from cranewatch.engine._kernels import layout as L
 from cranewatch.engine.session import CaptureScan, EngineOptions, ScanResult
 from cranewatch.engine.tables import assets_table, captures_table, flows_batch
 from cranewatch.errors import CaptureError, UnsupportedLinkTypeError
-from cranewatch.observe.columns import repeated_string, empty_table
+from cranewatch.observe.columns import empty_table, repeated_string
 from cranewatch.observe.schemas import FLOWS
 from cranewatch.store.workspace import Workspace
 

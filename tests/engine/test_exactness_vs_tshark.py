@@ -1,6 +1,6 @@
 """The packet engine against tshark: flows and assets of every capture versus the stored oracle.
 
-For each capture in tests/captures, ``cranewatch -w WS ingest FILE`` must give:
+For each capture in tests/captures, ingesting it must give:
 
 - the same multiset of TCP/UDP conversations as tshark 4.0.17, a conversation being its two
   address/port ends and, for each end, the frames and bytes it sent (from ``flows``);
@@ -18,7 +18,6 @@ explained in docs/validation.md, section "Rules of the comparison":
 - R-IDLE  flows of one 5-tuple ended by the idle timeout are joined (tshark has no timeout);
 - R-REUSE TCP port reuse: no adjustment, both start a new conversation on a SYN with a new ISN.
 
-Skipped only while the engine (``cranewatch.ingest``) does not exist.
 """
 
 from __future__ import annotations
@@ -26,17 +25,16 @@ from __future__ import annotations
 import importlib.util
 import ipaddress
 import json
-import os
-import subprocess
-import sys
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 
-if importlib.util.find_spec("cranewatch.ingest") is None:
-    pytest.skip("the packet engine (cranewatch.ingest) has not landed yet", allow_module_level=True)
+from cranewatch.ingest import ingest_paths
+from cranewatch.store.query import connect
+from cranewatch.store.workspace import Workspace
 
 TESTS = Path(__file__).resolve().parents[1]
 _spec = importlib.util.spec_from_file_location(
@@ -61,48 +59,22 @@ Conversation = tuple[int, tuple[tuple[str, int, int, int], ...]]
 # ------------------------------------------------------------------------------ running the engine
 
 
-def cranewatch(workspace: Path, *args: str) -> str:
-    env = dict(os.environ, TZ="UTC", LC_ALL="C.UTF-8")
-    proc = subprocess.run(
-        [sys.executable, "-m", "cranewatch", "-w", str(workspace), *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=900,
-        check=False,
-    )
-    assert proc.returncode == 0, f"cranewatch {' '.join(args)} failed:\n{proc.stderr}"
-    return proc.stdout
-
-
-def query(workspace: Path, sql: str) -> list[dict[str, Any]]:
-    """Rows of ``cranewatch query --format json``: a list of objects, an object with
-    ``columns`` and ``rows``, or one object per line."""
-    text = cranewatch(workspace, "query", sql, "--format", "json").strip()
-    if not text:
-        return []
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError:
-        return [json.loads(line) for line in text.splitlines() if line.strip()]
-    if isinstance(data, dict) and "rows" in data:
-        rows = data["rows"]
-        return [
-            r if isinstance(r, dict) else dict(zip(data["columns"], r, strict=True)) for r in rows
-        ]
-    assert isinstance(data, list), f"unexpected query output: {text[:200]}"
-    return data
-
-
 @pytest.fixture(scope="module")
-def ingested(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """One workspace per capture, so each table holds that capture only."""
-    out: dict[str, Path] = {}
-    for capture in baselines.captures():
-        workspace = tmp_path_factory.mktemp(capture.stem) / "ws"
-        cranewatch(workspace, "ingest", str(capture))
-        out[capture.name] = workspace
-    return out
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> duckdb.DuckDBPyConnection:
+    """Every capture ingested once, in-process, into one workspace (the CLI path is covered by
+    tests/cli); rows are told apart by capture."""
+    ws = Workspace.open(tmp_path_factory.mktemp("exactness") / "ws", create=True)
+    report = ingest_paths(ws, baselines.captures())
+    failed = [(o.path.name, o.error) for o in report.outcomes if o.status != "ingested"]
+    assert not failed, failed
+    return connect(ws)
+
+
+def query(con: duckdb.DuckDBPyConnection, capture: Path, sql: str) -> list[dict[str, Any]]:
+    """Rows of ``sql`` over the views restricted to one capture (``{capture}`` in the SQL)."""
+    path = str(capture.absolute()).replace("'", "''")
+    restricted = sql.format(capture=f"(SELECT sha256 FROM captures WHERE path = '{path}')")
+    return con.sql(restricted).to_arrow_table().to_pylist()
 
 
 def ip(text: str) -> str:
@@ -194,10 +166,12 @@ def engine_conversations(flows: list[dict[str, Any]]) -> Counter[Conversation]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("capture", baselines.captures(), ids=lambda p: p.name)
-def test_flows_match_tshark_conversations(capture: Path, ingested: dict[str, Path]) -> None:
+def test_flows_match_tshark_conversations(capture: Path, workspace: duckdb.DuckDBPyConnection) -> None:
     oracle = json.loads(baselines.baseline_path(capture).read_text())
     flows = query(
-        ingested[capture.name], f"SELECT {FLOW_COLUMNS} FROM flows WHERE proto IN (6, 17)"
+        workspace,
+        capture,
+        f"SELECT {FLOW_COLUMNS} FROM flows WHERE proto IN (6, 17) AND capture_sha256 = {{capture}}",
     )
     expected, got = tshark_conversations(oracle), engine_conversations(flows)
     assert got == expected, (
@@ -209,13 +183,16 @@ def test_flows_match_tshark_conversations(capture: Path, ingested: dict[str, Pat
 
 @pytest.mark.slow
 @pytest.mark.parametrize("capture", baselines.captures(), ids=lambda p: p.name)
-def test_assets_and_frames_match_tshark(capture: Path, ingested: dict[str, Path]) -> None:
+def test_assets_and_frames_match_tshark(capture: Path, workspace: duckdb.DuckDBPyConnection) -> None:
     oracle = json.loads(baselines.baseline_path(capture).read_text())
-    workspace = ingested[capture.name]
-    rows = query(workspace, "SELECT DISTINCT mac, ip FROM assets")
+    rows = query(
+        workspace,
+        capture,
+        "SELECT DISTINCT mac, ip FROM capture_assets WHERE capture_sha256 = {capture}",
+    )
     ips = {ip(r["ip"]) for r in rows if r["ip"] is not None}
     macs = {r["mac"].lower() for r in rows if r["mac"] is not None}
     assert ips == {ip(a) for a in oracle["ip_addresses"]}, f"IP addresses differ; see {DOC}"
     assert macs == set(oracle["mac_addresses"]), f"MAC addresses differ; see {DOC}"
-    (row,) = query(workspace, "SELECT packets FROM captures")
+    (row,) = query(workspace, capture, "SELECT packets FROM captures WHERE sha256 = {capture}")
     assert row["packets"] == oracle["frames"]

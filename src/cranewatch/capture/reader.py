@@ -25,6 +25,7 @@ from cranewatch.errors import CaptureError, UnknownFormatError
 
 CHUNK_SIZE = 4 * 1024 * 1024  # measured sweet spot: 1-4 MiB; larger chunks were slower
 QUEUE_DEPTH = 4
+GZIP_SLICE = 64 * 1024
 
 PCAP_MAGICS = {
     b"\xd4\xc3\xb2\xa1": (False, 1000),  # little-endian, microseconds
@@ -50,7 +51,9 @@ class PcapHeader:
     def parse(cls, data: bytes) -> PcapHeader:
         big, frac_ns = PCAP_MAGICS[data[:4]]
         order = ">" if big else "<"
-        major, minor, _zone, _sigfigs, snaplen, network = struct.unpack(order + "HHiIII", data[4:24])
+        major, minor, _zone, _sigfigs, snaplen, network = struct.unpack(
+            order + "HHiIII", data[4:24]
+        )
         # the upper bits of the link-type field carry FCS information (pcap-savefile(5))
         return cls(big, frac_ns, (major, minor), snaplen, network & 0x0FFFFFFF)
 
@@ -108,8 +111,12 @@ class ChunkStream:
         # chunks are read into a fixed pool of buffers (no allocation per chunk, so memory
         # stays flat however large the file); the consumer hands each back on its next step
         self._free: queue.Queue[bytearray] = queue.Queue()
+        try:  # a small file needs no 4 MiB buffers
+            buffer_size = max(1, min(chunk_size, path.stat().st_size + 1))
+        except OSError:
+            buffer_size = chunk_size
         for _ in range(QUEUE_DEPTH + 2):
-            self._free.put(bytearray(chunk_size))
+            self._free.put(bytearray(buffer_size))
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._exception: BaseException | None = None
@@ -169,7 +176,16 @@ class ChunkStream:
         """Feed raw bytes through one or several concatenated gzip members, bounded output."""
         if self._trailing:
             return True
-        data = raw
+        # feed the input in small slices: zlib drops the output of a call that hits corrupt
+        # data, so this bounds what a corruption costs to what one slice decompresses into
+        for start in range(0, len(raw), GZIP_SLICE):
+            if not self._decompress_slice(raw[start : start + GZIP_SLICE]):
+                return False
+            if self.state.error is not None or self._trailing:
+                return True
+        return True
+
+    def _decompress_slice(self, data: bytes) -> bool:
         while data:
             try:
                 out = self._decomp.decompress(data, self.chunk_size)
@@ -185,7 +201,9 @@ class ChunkStream:
             if not self._decomp.eof:
                 return True
             data = self._decomp.unused_data
-            if data[:2] == GZIP_MAGIC:
+            if not data:
+                return True  # a member ended exactly here; the next slice may start another
+            if data[:2] == GZIP_MAGIC or data == GZIP_MAGIC[:1]:
                 self._decomp = zlib.decompressobj(wbits=31)
                 continue
             if data.strip(b"\x00"):

@@ -21,6 +21,7 @@ from cranewatch.capture.reader import CHUNK_SIZE, ChunkStream, PcapHeader, sniff
 from cranewatch.engine._kernels import layout as L
 from cranewatch.engine._kernels.tables import expire_flows, expire_frags, rehash
 from cranewatch.engine._kernels.walk import MAX_BLOCK_IN_KERNEL, walk
+from cranewatch.errors import CaptureError
 
 HEADROOM = MAX_BLOCK_IN_KERNEL + 4096  # room in front of each chunk for the previous tail
 FLOW_CAPACITY = 1 << 14
@@ -205,6 +206,8 @@ class CaptureScan:
             if not self.stopped:
                 tail = self._feed(fmt, pcap, tail, data)
         if fmt is None:  # fewer than 24 bytes in the whole file
+            if stream.state.error and stream.state.compression:
+                raise CaptureError(f"gzip file unreadable: {stream.state.error}; nothing was read")
             fmt, pcap, data = self._start(head)
             tail = self._feed(fmt, pcap, tail, data)
         self._finish(tail)
@@ -233,7 +236,9 @@ class CaptureScan:
                 return tail
         if len(mv) > self.options.chunk_size:  # defensive: never overflow the work buffer
             for start in range(0, len(mv), self.options.chunk_size):
-                tail = self._feed(fmt, pcap, tail, bytes(mv[start : start + self.options.chunk_size]))
+                tail = self._feed(
+                    fmt, pcap, tail, bytes(mv[start : start + self.options.chunk_size])
+                )
             return tail
         start = HEADROOM - len(tail)
         self.work[start:HEADROOM] = tail
@@ -289,6 +294,9 @@ class CaptureScan:
         st = self.st
         # remaining flows end with the capture; done in numpy to spare loading another kernel
         live = st.fs[:, L.F_USED] != 0
+        if self.idle_ns > 0:  # flows already idle for longer than the timeout end as "idle"
+            idle = live & (st.counters[L.C_NOW] - st.fs[:, L.F_LAST_TS] > self.idle_ns)
+            st.fs[idle, L.F_END] = L.END_IDLE
         if live.any():
             order = np.argsort(st.fs[live, L.F_ID], kind="stable")
             self.flow_sink(st.fk[live][order], st.fs[live][order])
@@ -309,7 +317,9 @@ class CaptureScan:
                 live_guess -= idle
             new_cap = cap * 2 if live_guess > cap * 0.35 else cap
             self._flush_flows()
-            st.fk, st.fs, ek, es, live = expire_flows(st.fk, st.fs, c[L.C_NOW], self.idle_ns, new_cap)
+            st.fk, st.fs, ek, es, live = expire_flows(
+                st.fk, st.fs, c[L.C_NOW], self.idle_ns, new_cap
+            )
             c[L.C_FLOWS] = live
             if len(ek):
                 self.flow_sink(ek, es)
@@ -380,17 +390,26 @@ class CaptureScan:
         return self._consume(pos, end, blen)
 
     def _consume(self, pos: int, end: int, blen: int) -> int | None:
-        """Step over a block; one larger than the buffer is skipped in the following chunks."""
+        """Step over a block; one larger than the buffer is skipped in the following chunks.
+
+        A packet block that large holds a packet over the 256 KiB limit: it still counts as a
+        frame (so frame numbers stay those of tshark) and as a skip.
+        """
         if pos + blen <= end:
             return pos + blen
         if blen <= MAX_BLOCK_IN_KERNEL:
             return None
+        if self._u32(pos) in (2, 3, 6):
+            self.st.counters[L.C_FRAMES] += 1
+            self.st.counters[L.C_SKIP0 + L.SK_PACKET_TOO_LARGE] += 1
         self.skip_bytes = pos + blen - end
         return end
 
     def _parse_idb(self, pos: int, blen: int) -> None:
         order = ">" if self.big else "<"
-        linktype, _reserved, snaplen = struct.unpack(order + "HHI", self.work[pos + 8 : pos + 16].tobytes())
+        linktype, _reserved, snaplen = struct.unpack(
+            order + "HHI", self.work[pos + 8 : pos + 16].tobytes()
+        )
         tsresol, tsoffset = 6, 0
         opt = pos + 16
         stop = pos + blen - 4

@@ -60,7 +60,11 @@ def strings(values: Sequence[str | None]) -> pa.Array:
     return pa.Array.from_buffers(
         pa.string(),
         len(encoded),
-        [_validity(valid) if nulls else None, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(data)],
+        [
+            _validity(valid) if nulls else None,
+            pa.py_buffer(offsets.astype(np.int32)),
+            pa.py_buffer(data),
+        ],
         nulls,
     )
 

@@ -55,22 +55,41 @@ CAPTURES = TableSchema(
     version=1,
     doc="One row per ingested capture file, keyed by the SHA-256 of its bytes as stored.",
     fields=(
-        Field("sha256", pa.string(), "SHA-256 of the file as stored (compressed bytes for .gz).", False),
+        Field(
+            "sha256",
+            pa.string(),
+            "SHA-256 of the file as stored (compressed bytes for .gz).",
+            False,
+        ),
         Field("path", pa.string(), "Absolute path the file was first ingested from."),
         Field("size", pa.int64(), "File size in bytes as stored."),
         Field("format", pa.string(), "`pcap` or `pcapng`."),
         Field("compression", pa.string(), "`gzip` when the file was compressed, else null."),
-        Field("link_types", pa.list_(pa.string()), "Link types of the frames, e.g. `ethernet`, `linux_sll`."),
+        Field(
+            "link_types",
+            pa.list_(pa.string()),
+            "Link types of the frames, e.g. `ethernet`, `linux_sll`.",
+        ),
         Field("sections", pa.int32(), "pcapng sections (1 for classic pcap)."),
-        Field("interfaces", pa.int32(), "pcapng interfaces over all sections (1 for classic pcap)."),
+        Field(
+            "interfaces", pa.int32(), "pcapng interfaces over all sections (1 for classic pcap)."
+        ),
         Field("first_ts", TIMESTAMP, "Timestamp of the earliest frame."),
         Field("last_ts", TIMESTAMP, "Timestamp of the latest frame."),
         Field("packets", pa.int64(), "Frames (packet records) in the file, decoded or not."),
         Field("bytes", pa.int64(), "Sum of the frames' lengths on the wire (original length)."),
-        Field("captured_bytes", pa.int64(), "Sum of the bytes actually captured (after snap length)."),
-        Field("truncated_frames", pa.int64(), "Frames captured shorter than on the wire (snap length)."),
+        Field(
+            "captured_bytes", pa.int64(), "Sum of the bytes actually captured (after snap length)."
+        ),
+        Field(
+            "truncated_frames",
+            pa.int64(),
+            "Frames captured shorter than on the wire (snap length).",
+        ),
         Field("decoded_packets", pa.int64(), "Frames whose link layer was decoded."),
-        Field("skipped", pa.int64(), "Records or frames skipped; the reasons are in `skip_reasons`."),
+        Field(
+            "skipped", pa.int64(), "Records or frames skipped; the reasons are in `skip_reasons`."
+        ),
         Field("skip_reasons", pa.list_(_SKIP), "Why records were skipped, with counts."),
         Field("ingested_at", TIMESTAMP, "When the ingest finished."),
         Field("tool_version", pa.string(), "cranewatch version that wrote the observations."),
@@ -90,19 +109,27 @@ ASSETS = TableSchema(
     fields=(
         Field("capture_sha256", pa.string(), "Capture the row comes from.", False),
         Field("vlan", pa.uint16(), "Innermost 802.1Q VLAN id, null when untagged."),
-        Field("outer_vlan", pa.uint16(), "Outer (QinQ service) VLAN id, null without a second tag."),
+        Field(
+            "outer_vlan", pa.uint16(), "Outer (QinQ service) VLAN id, null without a second tag."
+        ),
         Field("mac", pa.string(), "Link-layer address, lower-case `aa:bb:cc:dd:ee:ff`."),
         Field("ip", pa.string(), "IPv4 or IPv6 address in its usual text form."),
         Field("vendor", pa.string(), "IEEE registry organisation of the MAC's OUI (netaddr)."),
         Field("group_address", pa.bool_(), "True for broadcast/multicast MAC or IP addresses."),
-        Field("tunnelled", pa.bool_(), "True when the IP was seen inside a tunnel (GTP, GRE, ...)."),
+        Field(
+            "tunnelled", pa.bool_(), "True when the IP was seen inside a tunnel (GTP, GRE, ...)."
+        ),
         Field("first_ts", TIMESTAMP, "First frame seen from or to this (vlan, MAC, IP)."),
         Field("last_ts", TIMESTAMP, "Last frame seen from or to it."),
         Field("packets_sent", pa.int64(), "Frames with this address as source."),
         Field("bytes_sent", pa.int64(), "Wire bytes of those frames."),
         Field("packets_received", pa.int64(), "Frames with this address as destination."),
         Field("bytes_received", pa.int64(), "Wire bytes of those frames."),
-        Field("first_frame", pa.int64(), "Frame number (1-based, as tshark counts) of the first sighting."),
+        Field(
+            "first_frame",
+            pa.int64(),
+            "Frame number (1-based, as tshark counts) of the first sighting.",
+        ),
     ),
 )
 
@@ -118,15 +145,32 @@ FLOWS = TableSchema(
     ),
     fields=(
         Field("capture_sha256", pa.string(), "Capture the flow comes from.", False),
-        Field("flow_id", pa.int64(), "Number of the flow within its capture, in order of first frame.", False),
-        Field("ethertype", pa.uint16(), "EtherType of the layer the flow is keyed on (0x0800 IPv4, 0x86dd IPv6, ...)."),
-        Field("proto", pa.uint8(), "IP protocol number (6 TCP, 17 UDP, 1 ICMP, ...); null for layer-2 flows."),
+        Field(
+            "flow_id",
+            pa.int64(),
+            "Number of the flow within its capture, in order of first frame.",
+            False,
+        ),
+        Field(
+            "ethertype",
+            pa.uint16(),
+            "EtherType of the layer the flow is keyed on (0x0800 IPv4, 0x86dd IPv6, ...).",
+        ),
+        Field(
+            "proto",
+            pa.uint8(),
+            "IP protocol number (6 TCP, 17 UDP, 1 ICMP, ...); null for layer-2 flows.",
+        ),
         Field("ip_version", pa.uint8(), "4 or 6; null for layer-2 flows."),
         Field("vlan", pa.uint16(), "Innermost VLAN id, null when untagged."),
         Field("outer_vlan", pa.uint16(), "Outer QinQ VLAN id, null without a second tag."),
-        Field("tunnel", pa.string(), "Encapsulation the flow was found in (`gtp`, `gre`, `ipip`, `vxlan`), null when none."),
-        Field("src_mac", pa.string(), "Link-layer source of the initiator's first frame."),
-        Field("dst_mac", pa.string(), "Link-layer destination of the initiator's first frame."),
+        Field(
+            "tunnel",
+            pa.string(),
+            "Encapsulation the flow was found in (`gtp`, `gre`, `ipip`, `vxlan`), null when none.",
+        ),
+        Field("src_mac", pa.string(), "Link-layer address the initiator sent from (taken from the flow's first frame)."),
+        Field("dst_mac", pa.string(), "Link-layer address the initiator sent to (taken from the flow's first frame)."),
         Field("src_ip", pa.string(), "Initiator address."),
         Field("dst_ip", pa.string(), "Responder address."),
         Field("src_port", pa.uint16(), "Initiator port (TCP, UDP, SCTP), else null."),
@@ -134,20 +178,45 @@ FLOWS = TableSchema(
         Field("first_ts", TIMESTAMP, "First frame of the flow."),
         Field("last_ts", TIMESTAMP, "Last frame of the flow."),
         Field("packets", pa.int64(), "Frames in both directions."),
-        Field("bytes", pa.int64(), "Wire bytes in both directions (frame lengths, as tshark counts them)."),
+        Field(
+            "bytes",
+            pa.int64(),
+            "Wire bytes in both directions (frame lengths, as tshark counts them).",
+        ),
         Field("src_packets", pa.int64(), "Frames from the initiator."),
         Field("src_bytes", pa.int64(), "Wire bytes from the initiator."),
         Field("dst_packets", pa.int64(), "Frames from the responder."),
         Field("dst_bytes", pa.int64(), "Wire bytes from the responder."),
-        Field("src_payload_bytes", pa.int64(), "Transport payload bytes from the initiator (as on the wire)."),
+        Field(
+            "src_payload_bytes",
+            pa.int64(),
+            "Transport payload bytes from the initiator (as on the wire).",
+        ),
         Field("dst_payload_bytes", pa.int64(), "Transport payload bytes from the responder."),
-        Field("tcp_flags", pa.uint16(), "OR of the TCP flags seen in both directions (FIN=1 SYN=2 RST=4 PSH=8 ACK=16 ...)."),
+        Field(
+            "tcp_flags",
+            pa.uint16(),
+            "OR of the TCP flags seen in both directions (FIN=1 SYN=2 RST=4 PSH=8 ACK=16 ...).",
+        ),
         Field("src_tcp_flags", pa.uint16(), "OR of the TCP flags sent by the initiator."),
         Field("dst_tcp_flags", pa.uint16(), "OR of the TCP flags sent by the responder."),
-        Field("initiator", pa.string(), "How `src` was chosen: `syn`, `synack` (SYN missed) or `first` (first frame)."),
-        Field("end_reason", pa.string(), "Why the flow ended: `eof`, `idle` (timeout) or `reused` (new TCP SYN)."),
+        Field(
+            "initiator",
+            pa.string(),
+            "How `src` was chosen: `syn`, `synack` (SYN missed) or `first` (first frame).",
+        ),
+        Field(
+            "end_reason",
+            pa.string(),
+            "Why the flow ended: `eof`, `idle` (timeout) or `reused` (new TCP SYN).",
+        ),
         Field("fragments", pa.int64(), "Frames that were IP fragments of this flow's datagrams."),
-        Field("first_frame", pa.int64(), "Frame number (1-based, as tshark counts) of the first frame.", False),
+        Field(
+            "first_frame",
+            pa.int64(),
+            "Frame number (1-based, as tshark counts) of the first frame.",
+            False,
+        ),
         Field("last_frame", pa.int64(), "Frame number of the last frame."),
     ),
 )

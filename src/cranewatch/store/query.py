@@ -50,7 +50,7 @@ def connect(ws: Workspace) -> duckdb.DuckDBPyConnection:
         if files:
             listing = "[" + ", ".join(_sql_string(str(f)) for f in files) + "]"
             con.execute(
-                f"CREATE VIEW {view} AS SELECT * FROM read_parquet({listing}, union_by_name=true)"
+                f"CREATE VIEW {view} AS SELECT * FROM read_parquet({listing}, union_by_name=true, hive_partitioning=false)"
             )
         else:
             empty = empty_table(TABLES[stored].arrow)

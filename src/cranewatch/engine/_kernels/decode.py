@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cranewatch._jit import kernel, njit
+from cranewatch._jit import kernel
 from cranewatch.engine._kernels.layout import (
     C_DECODED,
     C_SKIP0,

@@ -68,7 +68,8 @@ SK_UNKNOWN_INTERFACE = 10
 SK_CAPLEN_EXCEEDS_BLOCK = 11
 SK_COMPRESSION = 12
 SK_ZERO_LENGTH = 13
-N_SKIP = 14
+SK_PACKET_TOO_LARGE = 14
+N_SKIP = 15
 SKIP_REASONS = (
     "frame shorter than its link-layer header",
     "unsupported link type",
@@ -84,9 +85,8 @@ SKIP_REASONS = (
     "pcapng packet longer than its block",
     "compressed stream corrupt or cut off",
     "zero-length record",
+    "pcapng packet larger than 256 KiB (skipped, reading goes on)",
 )
-# reasons that describe a frame that was still counted at the link layer
-FRAME_LEVEL_SKIPS = (SK_IP_TRUNCATED, SK_IP_INVALID, SK_IPV6_EXT_TRUNCATED, SK_L4_TRUNCATED, SK_FRAGMENT_ORPHAN)
 
 # ---- counters[...] --------------------------------------------------------------------------
 C_FRAMES = 0  # packet records seen (the next frame number is C_FRAMES + 1)

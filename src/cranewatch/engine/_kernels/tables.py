@@ -45,7 +45,6 @@ from cranewatch.engine._kernels.layout import (
     F_BASE_A,
     F_BASE_SET,
     F_BYTES_A,
-    F_BYTES_B,
     F_END,
     F_FIRST_DIR_B,
     F_FIRST_DMAC,
@@ -53,7 +52,6 @@ from cranewatch.engine._kernels.layout import (
     F_FIRST_SMAC,
     F_FIRST_TS,
     F_FLAGS_A,
-    F_FLAGS_B,
     F_FRAGS,
     F_HAS_MAC,
     F_ID,
@@ -62,9 +60,7 @@ from cranewatch.engine._kernels.layout import (
     F_LAST_FRAME,
     F_LAST_TS,
     F_PAY_A,
-    F_PAY_B,
     F_PKTS_A,
-    F_PKTS_B,
     F_USED,
     K_A_HI,
     K_A_LO,
@@ -73,10 +69,10 @@ from cranewatch.engine._kernels.layout import (
     K_META,
     K_PORTS,
     L_DEPTH,
+    L_DPORT,
     L_DST_HI,
     L_DST_LO,
     L_DST_MAC,
-    L_DPORT,
     L_ETHERTYPE,
     L_FRAG,
     L_HAS_MAC,
@@ -118,8 +114,6 @@ TH_FIN = 0x01
 TH_SYN = 0x02
 TH_ACK = 0x10
 
-_M1 = -7046029254386353131  # 0x9E3779B97F4A7C15 as int64
-_M2 = -4658895280553007687  # 0xBF58476D1CE4E5B9 as int64
 
 
 _K = (
@@ -234,9 +228,7 @@ def flow_key(pk, li, w):
     if s_hi > d_hi:
         sender_is_b = True
     elif s_hi == d_hi:
-        if s_lo > d_lo:
-            sender_is_b = True
-        elif s_lo == d_lo and sp > dp:
+        if s_lo > d_lo or (s_lo == d_lo and sp > dp):
             sender_is_b = True
     w[K_META] = meta
     if sender_is_b:
@@ -434,9 +426,13 @@ def assets_for_layer(ak, ast, w, counters, pk, li, ts, frame, wirelen):
     dst_flag = np.int64(1 << 30) if has_mac == 2 else np.int64(0)
     if ipver == 0:
         if has_mac >= 1:
-            asset_update(ak, ast, w, counters, base | src_flag, src_mac, 0, 0, ts, frame, wirelen, True)
+            asset_update(
+                ak, ast, w, counters, base | src_flag, src_mac, 0, 0, ts, frame, wirelen, True
+            )
         if has_mac == 2:
-            asset_update(ak, ast, w, counters, base | dst_flag, dst_mac, 0, 0, ts, frame, wirelen, False)
+            asset_update(
+                ak, ast, w, counters, base | dst_flag, dst_mac, 0, 0, ts, frame, wirelen, False
+            )
         return
     asset_update(ak, ast, w, counters, base | src_flag, src_mac,
                  pk[li, L_SRC_HI], pk[li, L_SRC_LO], ts, frame, wirelen, True)  # fmt: skip
@@ -485,7 +481,9 @@ def assets_via_flow(ak, ast, w, counters, fs, slot, side, pk, li, ts, frame, wir
             asset_touch(ast, cached, ts, wirelen, sent)
         else:
             flag = np.int64(1 << 30) if present else np.int64(0)
-            a = asset_update(ak, ast, w, counters, base | flag, mac, ip_hi, ip_lo, ts, frame, wirelen, sent)
+            a = asset_update(
+                ak, ast, w, counters, base | flag, mac, ip_hi, ip_lo, ts, frame, wirelen, sent
+            )
             fs[slot, F_ASLOT_A + endpoint] = a
             fs[slot, F_AMAC_A + endpoint] = code
 
@@ -510,7 +508,9 @@ def frag_key(pk, w):
 
 
 @kernel
-def add_to_flow(fk, fs, key_row, side, pkts, nbytes, pay, first_ts, last_ts, first_frame, last_frame, w):
+def add_to_flow(
+    fk, fs, key_row, side, pkts, nbytes, pay, first_ts, last_ts, first_frame, last_frame, w
+):
     """Add fragment frames to an existing flow found by key; False when the flow is gone."""
     for j in range(N_KEY):
         w[j] = key_row[j]
@@ -557,10 +557,18 @@ def first_fragment(rk, rs, fk, fs, w, rw, pk, nlayers, flow_keys, sides, ts, cou
         for k in range(n):
             base = R_LAYER0 + k * R_LAYER_WIDTH
             add_to_flow(
-                fk, fs, rs[slot, base:base + N_KEY], rs[slot, base + N_KEY],
-                rs[slot, R_PEND_PKTS], rs[slot, R_PEND_BYTES], rs[slot, R_PEND_PAY],
-                rs[slot, R_PEND_FIRST_TS], rs[slot, R_PEND_LAST_TS],
-                rs[slot, R_PEND_FIRST_FRAME], rs[slot, R_PEND_LAST_FRAME], w,
+                fk,
+                fs,
+                rs[slot, base : base + N_KEY],
+                rs[slot, base + N_KEY],
+                rs[slot, R_PEND_PKTS],
+                rs[slot, R_PEND_BYTES],
+                rs[slot, R_PEND_PAY],
+                rs[slot, R_PEND_FIRST_TS],
+                rs[slot, R_PEND_LAST_TS],
+                rs[slot, R_PEND_FIRST_FRAME],
+                rs[slot, R_PEND_LAST_FRAME],
+                w,
             )
         rs[slot, R_PEND_PKTS] = 0
         rs[slot, R_PEND_BYTES] = 0
@@ -595,8 +603,18 @@ def later_fragment(rk, rs, fk, fs, w, rw, pk, ts, frame, wirelen, counters):
     for k in range(n):
         base = R_LAYER0 + k * R_LAYER_WIDTH
         ok = add_to_flow(
-            fk, fs, rs[slot, base:base + N_KEY], rs[slot, base + N_KEY],
-            1, wirelen, pay, ts, ts, frame, frame, w,
+            fk,
+            fs,
+            rs[slot, base : base + N_KEY],
+            rs[slot, base + N_KEY],
+            1,
+            wirelen,
+            pay,
+            ts,
+            ts,
+            frame,
+            frame,
+            w,
         )
         if not ok and k == 0:
             counters[C_SKIP0 + SK_FRAGMENT_ORPHAN] += 1

@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from cranewatch._jit import kernel, njit
+from cranewatch._jit import kernel
 from cranewatch.engine._kernels.decode import decode_frame
 from cranewatch.engine._kernels.layout import (
+    C_ASSETS,
     C_BYTES,
     C_CAPTURED,
     C_FIRST_TS,
     C_FLOWS,
-    C_ASSETS,
     C_FRAGS,
     C_FRAMES,
     C_LAST_TS,
@@ -32,19 +32,20 @@ from cranewatch.engine._kernels.layout import (
     C_PROCESSED,
     C_SKIP0,
     C_TRUNCATED,
+    F_FRAGS,
+    F_ID,
+    F_INIT_B,
     L_ETHERTYPE,
     L_FRAG,
     L_HAS_PORTS,
     L_IPVER,
+    L_PAYLOAD_LEN,
     L_PAYLOAD_OFF,
     L_PROTO,
     L_TCP_FLAGS,
     L_TCP_SEQ,
     MAX_LAYERS,
     MAX_RECORD,
-    F_FRAGS,
-    F_ID,
-    F_INIT_B,
     N_KEY,
     PB_CAPLEN,
     PB_DATA_OFF,
@@ -61,6 +62,7 @@ from cranewatch.engine._kernels.layout import (
     PB_TS,
     PB_WIRELEN,
     SK_CAPLEN_EXCEEDS_BLOCK,
+    SK_PACKET_TOO_LARGE,
     SK_UNKNOWN_INTERFACE,
     ST_BAD_BLOCK,
     ST_BAD_RECORD,
@@ -73,7 +75,6 @@ from cranewatch.engine._kernels.tables import (
     assets_for_layer,
     assets_via_flow,
     first_fragment,
-    flow_key,
     flow_update,
     later_fragment,
 )
@@ -115,7 +116,9 @@ def process_frame(buf, off, caplen, wirelen, linktype, ts, frame, idle_ns, emit_
                 # transport header missing: counted as a skip, no flow
                 assets_for_layer(ak, ast, w, counters, pk, li, ts, frame, wirelen)
                 continue
-            slot, side = flow_update(fk, fs, w, pk, li, ts, frame, wirelen, idle_ns, out_k, out_s, counters)
+            slot, side = flow_update(
+                fk, fs, w, pk, li, ts, frame, wirelen, idle_ns, out_k, out_s, counters
+            )
             assets_via_flow(ak, ast, w, counters, fs, slot, side, pk, li, ts, frame, wirelen)
             if li > 0 and pk[0, L_FRAG] != 0:
                 fs[slot, F_FRAGS] += 1
@@ -141,7 +144,9 @@ def process_frame(buf, off, caplen, wirelen, linktype, ts, frame, idle_ns, emit_
             po = pk[inner, L_PAYLOAD_OFF]
             pb[n, PB_PAYLOAD_OFF] = po
             pend = off + caplen
-            pb[n, PB_PAYLOAD_CAPLEN] = pend - po if po >= 0 and po <= pend else 0
+            avail = pend - po if po >= 0 and po <= pend else 0
+            # the reported length stops before Ethernet padding and trailers
+            pb[n, PB_PAYLOAD_CAPLEN] = min(avail, pk[inner, L_PAYLOAD_LEN])
             pb[n, PB_TCP_SEQ] = pk[inner, L_TCP_SEQ]
             pb[n, PB_TCP_FLAGS] = pk[inner, L_TCP_FLAGS]
             pb[n, PB_ETHERTYPE] = pk[inner, L_ETHERTYPE]
@@ -214,8 +219,24 @@ def pcapng_ts(hi, lo, mode, param, offset_ns):
 
 
 @kernel
-def walk(buf, pos, end, pcapng, big, frac_ns, linktype, if_linktype, if_mode, if_param, if_offset,
-         if_snaplen, idle_ns, emit_packets, limits, st):
+def walk(
+    buf,
+    pos,
+    end,
+    pcapng,
+    big,
+    frac_ns,
+    linktype,
+    if_linktype,
+    if_mode,
+    if_param,
+    if_offset,
+    if_snaplen,
+    idle_ns,
+    emit_packets,
+    limits,
+    st,
+):
     """Walk the records in ``buf[pos:end]``; returns (offset reached, ST_* status).
 
     One entry point and one call site of ``process_frame`` for both formats, so the per-frame
@@ -273,6 +294,10 @@ def walk(buf, pos, end, pcapng, big, frac_ns, linktype, if_linktype, if_mode, if
                     counters[C_SKIP0 + SK_CAPLEN_EXCEEDS_BLOCK] += 1
                     pos += step
                     continue
+                if caplen > MAX_RECORD:
+                    counters[C_SKIP0 + SK_PACKET_TOO_LARGE] += 1
+                    pos += step
+                    continue
                 ts = pcapng_ts(rd32(buf, pos + 12, big), rd32(buf, pos + 16, big),
                                if_mode[ifid], if_param[ifid], if_offset[ifid])  # fmt: skip
                 lt = if_linktype[ifid]
@@ -288,6 +313,10 @@ def walk(buf, pos, end, pcapng, big, frac_ns, linktype, if_linktype, if_mode, if
                 caplen = min(wirelen, step - 16)
                 if if_snaplen[0] > 0 and caplen > if_snaplen[0]:
                     caplen = if_snaplen[0]
+                if caplen > MAX_RECORD:
+                    counters[C_SKIP0 + SK_PACKET_TOO_LARGE] += 1
+                    pos += step
+                    continue
                 data = pos + 12
                 ts = counters[C_NOW]  # keep the last timestamp seen
                 lt = if_linktype[0]
@@ -298,5 +327,7 @@ def walk(buf, pos, end, pcapng, big, frac_ns, linktype, if_linktype, if_mode, if
         if wirelen < caplen:
             wirelen = caplen
         counters[C_FRAMES] += 1
-        process_frame(buf, data, caplen, wirelen, lt, ts, counters[C_FRAMES], idle_ns, emit_packets, st)
+        process_frame(
+            buf, data, caplen, wirelen, lt, ts, counters[C_FRAMES], idle_ns, emit_packets, st
+        )
         pos += step

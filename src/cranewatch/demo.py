@@ -1,0 +1,116 @@
+"""``make demo``: the main job on the bundled example data, end to end, in a few seconds.
+
+Until the testbed's example captures and the example port land (see the issues on the testbed
+and the fleet registry), the demo generates a deterministic synthetic crane-network capture, with
+a hidden cellular modem in it, ingests it into a workspace and writes a short summary: what was
+captured, which devices talk (with their IEEE vendor), the largest conversations, and the devices
+whose vendor makes cellular routers. It prints where the summary and the workspace are.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from cranewatch.engine.session import EngineOptions
+from cranewatch.ingest import ingest_paths
+from cranewatch.store.query import connect
+from cranewatch.store.workspace import Workspace, default_workspace
+from cranewatch.testbed.synth import write_synthetic_capture
+
+DEMO_PACKETS = 200_000
+DEMO_SEED = 1
+
+SECTIONS: tuple[tuple[str, str], ...] = (
+    (
+        "Captures",
+        "SELECT regexp_extract(path, '[^/]+$') AS file, packets, bytes, first_ts, last_ts, "
+        "skipped FROM captures ORDER BY first_ts",
+    ),
+    (
+        "Devices by vendor (IEEE registry)",
+        "SELECT vendor, count(DISTINCT mac) AS macs, count(DISTINCT ip) AS ips, "
+        "sum(packets_sent) AS packets_sent FROM assets "
+        "WHERE mac IS NOT NULL AND NOT group_address GROUP BY vendor ORDER BY packets_sent DESC",
+    ),
+    (
+        "Largest conversations",
+        "SELECT proto, vlan, src_ip, src_port, dst_ip, dst_port, packets, bytes, end_reason "
+        "FROM flows WHERE proto IS NOT NULL ORDER BY bytes DESC LIMIT 10",
+    ),
+    (
+        "Who talks to devices of cellular-router vendors",
+        "SELECT m.vendor, m.mac, f.src_ip, f.dst_ip, f.dst_port, f.proto, f.packets, f.bytes "
+        "FROM flows f JOIN (SELECT DISTINCT mac, vendor FROM assets WHERE regexp_matches("
+        "lower(vendor), 'teltonika|sierra wireless|cradlepoint|robustel|inhand|digi')) m "
+        "ON m.mac IN (f.src_mac, f.dst_mac) ORDER BY f.packets DESC LIMIT 10",
+    ),
+)
+
+
+def _markdown(title: str, columns: list[str], rows: list[tuple[object, ...]]) -> str:
+    lines = [f"## {title}", "", "| " + " | ".join(columns) + " |"]
+    lines.append("|" + "---|" * len(columns))
+    lines += ["| " + " | ".join("" if v is None else str(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def run(workspace: Path, console: Console) -> Path:
+    """Generate, ingest and summarise; returns the path of the summary file."""
+    ws = Workspace.open(workspace, create=True)
+    capture_dir = ws.root / "demo-captures"
+    capture_dir.mkdir(exist_ok=True)
+    capture = capture_dir / f"crane-lan-synthetic-{DEMO_PACKETS}-s{DEMO_SEED}.pcap"
+    if not capture.exists():
+        console.print(f"generating {DEMO_PACKETS:,} frames of synthetic crane-network traffic …")
+        partial = capture.with_suffix(".partial")
+        write_synthetic_capture(partial, DEMO_PACKETS, DEMO_SEED)
+        partial.rename(capture)
+    console.print(f"ingesting {capture.name} …")
+    report = ingest_paths(ws, [capture], EngineOptions())
+    for outcome in report.outcomes:
+        if outcome.error:
+            raise SystemExit(f"demo ingest failed: {outcome.error}")
+    con = connect(ws)
+    parts = ["# cranewatch demo summary", "",
+             f"Workspace: `{ws.root}`. Explore it with `cranewatch -w {ws.root} query \"SQL\"`.", ""]  # fmt: skip
+    for title, sql in SECTIONS:
+        relation = con.sql(sql)
+        columns, rows = relation.columns, relation.fetchall()
+        table = Table(title=title, title_justify="left")
+        for col in columns:
+            table.add_column(col)
+        for row in rows:
+            table.add_row(*("" if v is None else str(v) for v in row))
+        console.print(table)
+        parts.append(_markdown(title, columns, rows))
+    con.close()
+    summary = ws.root / "demo-summary.md"
+    summary.write_text("\n".join(parts))
+    return summary
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m cranewatch.demo",
+        description="Run the cranewatch demo: synthetic crane capture -> ingest -> summary.",
+        epilog="Example: python -m cranewatch.demo -w /tmp/demo-case",
+    )
+    parser.add_argument("-w", "--workspace", type=Path, default=default_workspace())
+    args = parser.parse_args(argv)
+    console = Console()
+    try:
+        summary = run(args.workspace, console)
+    except Exception as exc:
+        console.print(f"[red]demo failed:[/] {exc}")
+        sys.exit(1)
+    console.print(f"\n[bold]Summary written to[/] {summary}")
+    console.print(f"Workspace: {summary.parent}  (try: cranewatch -w {summary.parent} captures)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,270 @@
+"""The capture reader: format recognition by content, SHA-256 of the stored bytes, gzip.
+
+``sniff_format`` and ``PcapHeader`` are checked on inline header bytes (the four classic pcap
+magics and pcapng); ``ChunkStream`` and the engine on files built by tests/capture_builder.py:
+the SHA-256 must be hashlib's over the file as stored (the compressed bytes for .gz), one or
+several gzip members must give the same frames as the plain file, and a cut-off or corrupt
+gzip stream must keep the frames before the damage and count the damage as a skip.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from cranewatch.capture.reader import ChunkStream, PcapHeader, sniff_format
+from cranewatch.engine._kernels import layout as L
+from cranewatch.errors import CaptureError, UnknownFormatError
+from cranewatch.ingest import looks_like_capture
+from tests.capture_builder import (
+    ETH_IPV4,
+    LINKTYPE_ETHERNET,
+    Packet,
+    Pcapng,
+    ether,
+    gzip_members,
+    ipv4,
+    pcap,
+    udp,
+)
+from tests.runners import scan
+
+SEC = 1_000_000_000
+COMPRESSION = L.SKIP_REASONS[L.SK_COMPRESSION]
+CUT_AT_EOF = L.SKIP_REASONS[L.SK_TRUNCATED_AT_EOF]
+
+
+def frame(port: int, size: int = 0) -> bytes:
+    return ether(
+        "00:1b:1b:00:00:02", "00:1e:42:00:00:01", ETH_IPV4,
+        ipv4("10.0.0.1", "10.0.0.2", 17, udp(port, 9, bytes(size))),
+    )  # fmt: skip
+
+
+def many_frames(n: int, size: int = 200) -> list[Packet]:
+    """``n`` frames, one UDP flow per 100 frames, timestamps 1 ms apart."""
+    return [Packet(i * 1_000_000, frame(1000 + i // 100, size)) for i in range(n)]
+
+
+# ------------------------------------------------------------------------------ sniffing
+
+# the 24-byte global headers as written by libpcap (version 2.4, snaplen 65535, Ethernet)
+HEADERS = {
+    "le-usec": "d4c3b2a1020004000000000000000000ffff000001000000",
+    "be-usec": "a1b2c3d4000200040000000000000000" "0000ffff00000001",
+    "le-nsec": "4d3cb2a1020004000000000000000000ffff000001000000",
+    "be-nsec": "a1b23c4d000200040000000000000000" "0000ffff00000001",
+}
+
+
+@pytest.mark.parametrize(
+    ("name", "big", "frac_ns"),
+    [("le-usec", False, 1000), ("be-usec", True, 1000), ("le-nsec", False, 1), ("be-nsec", True, 1)],
+)
+def test_pcap_magics(name: str, big: bool, frac_ns: int) -> None:
+    head = bytes.fromhex(HEADERS[name])
+    assert sniff_format(head) == "pcap"
+    h = PcapHeader.parse(head)
+    assert (h.big_endian, h.frac_ns, h.version, h.snaplen, h.linktype) == (big, frac_ns, (2, 4), 65535, 1)
+
+
+def test_fcs_bits_of_the_link_type_are_ignored() -> None:
+    # pcap-savefile(5): bits 28-31 of the link-type field say whether frames carry an FCS
+    head = bytes.fromhex("d4c3b2a1020004000000000000000000ffff000001000010")
+    assert PcapHeader.parse(head).linktype == 1
+
+
+def test_pcapng_magic() -> None:
+    assert sniff_format(Pcapng().section().bytes()) == "pcapng"
+
+
+@pytest.mark.parametrize(
+    ("head", "message"),
+    [
+        (b"", "the file is empty"),
+        (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", "47 45 54 20 2f 20 48 54"),
+        (bytes.fromhex("d4c3b2a10200"), "pcap global header cut off (6 of 24 bytes)"),
+    ],
+    ids=["empty", "http", "short-pcap-header"],
+)
+def test_unknown_formats(head: bytes, message: str) -> None:
+    with pytest.raises(UnknownFormatError) as err:
+        sniff_format(head)
+    assert message in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("big", [False, True])
+@pytest.mark.parametrize("nanos", [False, True])
+def test_pcap_formats_decode_the_same(tmp_path: Path, big: bool, nanos: bool) -> None:
+    packets = [Packet(SEC + 123_456_000, frame(1)), Packet(2 * SEC + 999_999_000, frame(1, 10))]
+    path = tmp_path / "f.pcap"
+    path.write_bytes(pcap(packets, big_endian=big, nanos=nanos))
+    s = scan(path)
+    assert (s.result.format, s.result.compression, s.result.packets) == ("pcap", None, 2)
+    (flow,) = s.flows
+    assert (flow["first_ts"], flow["last_ts"]) == (SEC + 123_456_000, 2 * SEC + 999_999_000)
+    assert flow["bytes"] == 42 + 52
+
+
+def test_nanosecond_timestamps_keep_nanoseconds(tmp_path: Path) -> None:
+    path = tmp_path / "ns.pcap"
+    path.write_bytes(pcap([Packet(SEC + 1, frame(1))], nanos=True))
+    assert scan(path).flows[0]["first_ts"] == SEC + 1
+    path.write_bytes(pcap([Packet(SEC + 1, frame(1))], nanos=False))
+    assert scan(path).flows[0]["first_ts"] == SEC  # microseconds cannot hold it
+
+
+@pytest.mark.parametrize("kind", ["pcap", "pcapng"])
+@pytest.mark.parametrize("compressed", [False, True])
+def test_format_recognised_by_content_not_name(tmp_path: Path, kind: str, compressed: bool) -> None:
+    if kind == "pcap":
+        data = pcap([Packet(SEC, frame(1))])
+    else:
+        cap = Pcapng().section()
+        cap.interface(LINKTYPE_ETHERNET)
+        data = cap.packet(0, SEC, frame(1)).bytes()
+    if compressed:
+        data = gzip.compress(data)
+    path = tmp_path / "capture.txt"  # the name says nothing
+    path.write_bytes(data)
+    assert looks_like_capture(path)
+    s = scan(path)
+    assert (s.result.format, s.result.compression) == (kind, "gzip" if compressed else None)
+    assert s.result.packets == 1 and len(s.flows) == 1
+
+
+# ------------------------------------------------------------------------------ SHA-256
+
+
+@pytest.mark.parametrize("chunk_size", [4096, 65537, 4 << 20])
+@pytest.mark.parametrize("compressed", [False, True])
+def test_sha256_is_hashlib_of_the_stored_bytes(tmp_path: Path, chunk_size: int, compressed: bool) -> None:
+    data = pcap(many_frames(2000))
+    if compressed:
+        data = gzip_members(data, members=2)
+    path = tmp_path / "c.pcap"
+    path.write_bytes(data)
+    stream = ChunkStream(path, chunk_size)
+    content = b"".join(bytes(chunk) for chunk in stream)
+    assert stream.state.sha256 == hashlib.sha256(data).hexdigest()
+    assert stream.state.raw_bytes == len(data) == path.stat().st_size
+    assert content == (gzip.decompress(data) if compressed else data)
+    r = scan(path, chunk_size=chunk_size).result
+    assert (r.sha256, r.size) == (hashlib.sha256(data).hexdigest(), len(data))
+
+
+def test_sha256_of_an_empty_file(tmp_path: Path) -> None:
+    path = tmp_path / "empty"
+    path.write_bytes(b"")
+    stream = ChunkStream(path)
+    assert list(stream) == []
+    assert stream.state.sha256 == hashlib.sha256(b"").hexdigest()
+
+
+def test_sha256_covers_bytes_after_a_gzip_error(tmp_path: Path) -> None:
+    data = bytearray(gzip.compress(pcap(many_frames(3000)), compresslevel=1))
+    data[len(data) // 2] ^= 0xFF  # corrupt the deflate stream in the middle
+    path = tmp_path / "bad.pcap.gz"
+    path.write_bytes(bytes(data))
+    stream = ChunkStream(path, 4096)
+    for _ in stream:
+        pass
+    assert stream.state.error is not None
+    assert stream.state.sha256 == hashlib.sha256(bytes(data)).hexdigest()
+
+
+def test_missing_file_is_a_capture_error(tmp_path: Path) -> None:
+    with pytest.raises(CaptureError, match="cannot read"):
+        list(ChunkStream(tmp_path / "nope.pcap"))
+
+
+# ------------------------------------------------------------------------------ gzip
+
+
+@pytest.mark.parametrize("members", [1, 2, 7])
+def test_gzip_members_give_the_plain_result(tmp_path: Path, members: int) -> None:
+    data = pcap(many_frames(3000))
+    plain = tmp_path / "plain.pcap"
+    plain.write_bytes(data)
+    packed = tmp_path / "packed.pcap.gz"
+    packed.write_bytes(gzip_members(data, members))
+    a, b = scan(plain), scan(packed, chunk_size=8192)
+    assert b.result.compression == "gzip" and b.skips == {} and b.result.notes == []
+    assert b.flows == a.flows
+    assert b.result.packets == a.result.packets == 3000
+
+
+@pytest.mark.parametrize("extra", [0, 1, 2, 10])
+def test_gzip_member_boundary_on_a_read_boundary(tmp_path: Path, extra: int) -> None:
+    """The reader's chunk ends exactly at (or just after) the end of a gzip member."""
+    data = pcap(many_frames(600))
+    first = gzip.compress(data[:20000], mtime=0)
+    second = gzip.compress(data[20000:], mtime=0)
+    path = tmp_path / "two.pcap.gz"
+    path.write_bytes(first + second)
+    stream = ChunkStream(path, len(first) + extra)
+    content = b"".join(bytes(chunk) for chunk in stream)
+    assert (stream.state.error, stream.state.notes) == (None, [])
+    assert content == data
+
+
+def test_gzip_cut_off_keeps_the_frames_before(tmp_path: Path) -> None:
+    data = gzip.compress(pcap(many_frames(5000)))
+    path = tmp_path / "cut.pcap.gz"
+    path.write_bytes(data[: len(data) * 2 // 3])
+    s = scan(path, chunk_size=16384)
+    assert s.skips.get(COMPRESSION) == 1
+    assert s.skips.get(CUT_AT_EOF, 0) <= 1  # the record the cut went through, if any
+    assert "compressed stream cut off before its end" in s.result.notes
+    assert 1000 < s.result.packets < 5000
+    assert s.result.decoded == s.result.packets
+    assert sum(f["packets"] for f in s.flows) == s.result.packets
+    assert s.result.sha256 == hashlib.sha256(data[: len(data) * 2 // 3]).hexdigest()
+
+
+def test_gzip_corrupt_keeps_the_frames_before(tmp_path: Path) -> None:
+    data = bytearray(gzip.compress(pcap(many_frames(5000)), compresslevel=1))
+    data[len(data) // 2 :] = bytes(len(data) - len(data) // 2)  # zeros from the middle on
+    path = tmp_path / "corrupt.pcap.gz"
+    path.write_bytes(bytes(data))
+    s = scan(path, chunk_size=16384)
+    assert s.skips.get(COMPRESSION) == 1
+    assert any(n.startswith("compressed stream corrupt") for n in s.result.notes)
+    assert 100 < s.result.packets < 5000
+    assert sum(f["packets"] for f in s.flows) == s.result.packets
+
+
+def test_gzip_header_only(tmp_path: Path) -> None:
+    path = tmp_path / "header.gz"
+    path.write_bytes(gzip.compress(b"")[:10])
+    with pytest.raises(UnknownFormatError, match="the file is empty"):
+        scan(path)
+
+
+def test_trailing_garbage_after_gzip_is_noted(tmp_path: Path) -> None:
+    data = gzip.compress(pcap(many_frames(300)))
+    path = tmp_path / "trailing.pcap.gz"
+    path.write_bytes(data + b"this is not gzip")
+    s = scan(path)
+    assert s.result.packets == 300 and s.skips == {}
+    assert "16 bytes after the last gzip member ignored" in s.result.notes
+    assert s.result.sha256 == hashlib.sha256(data + b"this is not gzip").hexdigest()
+
+
+def test_trailing_zeros_after_gzip_are_not_noted(tmp_path: Path) -> None:
+    # tape and block devices pad files with zeros; gzip(1) ignores them too
+    path = tmp_path / "padded.pcap.gz"
+    path.write_bytes(gzip.compress(pcap(many_frames(300))) + bytes(512))
+    s = scan(path)
+    assert (s.result.packets, s.skips, s.result.notes) == (300, {}, [])
+
+
+def test_gzip_of_random_bytes_is_not_a_capture(tmp_path: Path) -> None:
+    path = tmp_path / "random.gz"
+    path.write_bytes(gzip.compress(b"\x00\x01\x02\x03 not a capture at all, really" * 3))
+    with pytest.raises(UnknownFormatError, match="not a pcap or pcapng capture"):
+        scan(path)
