@@ -1,0 +1,134 @@
+"""The contract every protocol analyzer fulfils, and the facts it reports.
+
+An analyzer is a small object (see STYLE.md section 2) that recognises its protocol by content,
+frames a reassembled TCP byte stream into PDUs (or takes whole UDP datagrams / Ethernet frames),
+and turns each PDU into protocol-neutral facts:
+
+- :class:`Operation`: what one PDU asks or answers (a Modbus write, an S7 PLC stop, a CIP
+  reset), with the function/service code as the protocol defines it and the read / write /
+  control / diagnostic classification the findings engine relies on;
+- :class:`IdentityFact`: what a device says about itself (vendor, model, order number,
+  firmware, serial, station name, ...).
+
+Analyzers never see the engine's arrays or the observation schemas: the dispatcher maps these
+facts onto the ``operations`` and ``identities`` tables, so parser internals cannot leak there.
+Malformed input never raises out of ``parse``: a PDU that cannot be decoded gives a
+:class:`ParseResult` with ``error`` set, which the dispatcher counts in ``coverage``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, runtime_checkable
+
+Direction = Literal["request", "response", "unsolicited"]
+
+#: Identity attributes analyzers may report (the ``identities.attribute`` vocabulary).
+IDENTITY_ATTRIBUTES = (
+    "vendor",  # manufacturer name as announced
+    "vendor_id",  # numeric vendor id (CIP, PROFINET, BACnet) as text
+    "device_id",  # numeric device/product id as text
+    "product_name",
+    "product_code",
+    "model",
+    "order_number",  # e.g. Siemens MLFB 6ES7 315-2EH14-0AB0
+    "firmware",
+    "hardware_version",
+    "serial",
+    "hostname",
+    "station_name",  # PROFINET name of station
+    "device_role",  # PROFINET DCP role (IO device, controller, supervisor)
+    "software",  # software name/version (OPC UA application, MQTT client library)
+    "application_uri",
+    "client_id",  # MQTT client identifier
+    "ip_address",  # an address the device announces for itself (DCP, ListIdentity)
+    "mac_address",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    """One protocol operation carried by one PDU."""
+
+    protocol: str  # lower-case protocol name: modbus, s7comm, s7comm_plus, enip, cip, ...
+    code: int  # function/service code as the protocol defines it (CIP: without 0x80)
+    name: str  # snake_case name of the code, e.g. "write_multiple_registers"
+    direction: Direction
+    target: str | None = None  # unit / area / address range / object, readable text
+    is_read: bool = False
+    is_write: bool = False
+    is_control: bool = False  # stop/start/restart/mode change/program or firmware download
+    is_diagnostic: bool = False
+    exception: int | None = None  # exception / error / status code of a failed response
+    detail: dict[str, Any] | None = None  # protocol-specific extras for a <proto>_detail table
+
+
+@dataclass(frozen=True, slots=True)
+class IdentityFact:
+    """One thing a device says about itself."""
+
+    protocol: str
+    attribute: str  # one of IDENTITY_ATTRIBUTES
+    value: str
+    confidence: float = 1.0  # 1.0 = announced by the device itself in a well-formed PDU
+    about: Literal["sender", "receiver"] = "sender"  # whose identity the PDU carries
+
+
+@dataclass(slots=True)
+class ParseResult:
+    """What one PDU (or datagram, or frame) yielded."""
+
+    operations: list[Operation] = field(default_factory=list)
+    identities: list[IdentityFact] = field(default_factory=list)
+    error: str | None = None  # why (part of) the PDU could not be decoded
+
+
+@runtime_checkable
+class StreamAnalyzer(Protocol):
+    """An analyzer for a protocol carried in a TCP byte stream.
+
+    Example (Modbus/TCP)::
+
+        analyzer.detect(client_bytes, server_bytes, server_port=502)  # -> 0.95
+        n = analyzer.pdu_length(stream, 0)  # MBAP length + 6, or 0 (need more), -1 (desync)
+        result = analyzer.parse(stream[:n], from_client=True, state=flow_state)
+    """
+
+    name: str  # the protocol name used in tables
+    description: str
+    status: Literal["stable", "beta"]
+    ports: tuple[int, ...]  # a hint only: detection is by content
+
+    def detect(self, client: bytes, server: bytes, server_port: int) -> float:
+        """Confidence 0..1 that a TCP flow with these first bytes is this protocol."""
+        ...
+
+    def pdu_length(self, buf: bytes, offset: int) -> int:
+        """Length of the PDU starting at ``offset``: >0 the length, 0 more bytes are needed to
+        tell, -1 the bytes there cannot start a PDU (lost framing)."""
+        ...
+
+    def parse(self, pdu: bytes, from_client: bool, state: dict[str, Any]) -> ParseResult:
+        """Decode one whole PDU; ``state`` is private per-flow memory (request/response
+        matching and the like). Never raises on malformed bytes."""
+        ...
+
+
+@runtime_checkable
+class DatagramAnalyzer(Protocol):
+    """An analyzer for a protocol in UDP datagrams or in Ethernet frames of an EtherType."""
+
+    name: str
+    description: str
+    status: Literal["stable", "beta"]
+    ports: tuple[int, ...]  # UDP ports (a hint)
+    ethertypes: tuple[int, ...]  # EtherTypes for layer-2 protocols (PROFINET, GOOSE), else ()
+
+    def detect(self, payload: bytes, from_client: bool, port: int) -> float:
+        """Confidence 0..1 that this datagram (UDP payload, or frame data after the
+        EtherType) is this protocol."""
+        ...
+
+    def parse(self, payload: bytes, from_client: bool, state: dict[str, Any]) -> ParseResult:
+        """Decode one datagram or frame. Never raises on malformed bytes."""
+        ...
