@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import signal
 import statistics
 import sys
 import tempfile
@@ -270,8 +271,8 @@ def evaluate_bars(done: list[tuple[Capture, list[ToolResult]]]) -> list[Bar]:
             else:
                 bar.value = ref.peak_rss_mib / small.peak_rss_mib
                 bar.note = (
-                    f"{ref.peak_rss_mib:.0f} MiB vs {small.peak_rss_mib:.0f} MiB = {bar.value:.2f}× "
-                    f"(needs ≤ {bar.limit:.2f}×)"
+                    f"{ref.peak_rss_mib:.0f} MiB vs {small.peak_rss_mib:.0f} MiB: "
+                    f"{(bar.value - 1) * 100:+.1f}% (needs ≤ {(bar.limit - 1) * 100:+.0f}%)"
                 )
         if bar.value is not None:
             ok = bar.value >= bar.limit if bar.kind == "speedup" else bar.value <= bar.limit
@@ -365,8 +366,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def _interrupt(signum: int, _frame: object) -> None:
+    # SIGTERM behaves like Ctrl-C: the running tool's process group is killed and scratch
+    # workspaces are removed on the way out.
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _interrupt)
     console = Console(width=None if sys.stdout.isatty() else 120)
     started = datetime.now(UTC)
     data_dir: Path = args.data_dir.resolve()
@@ -447,4 +455,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("interrupted: the running tool was stopped; no results written", file=sys.stderr)
+        sys.exit(130)

@@ -27,6 +27,7 @@ import hashlib
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 PACKAGE = Path(__file__).resolve().parent
 
@@ -51,7 +52,9 @@ def _choose_cache_dir() -> str:
     if xdg.strip():
         candidates.append(Path(xdg) / "cranewatch" / "numba")
     candidates.append(Path.home() / ".cache" / "cranewatch" / "numba")
-    candidates.append(Path(tempfile.gettempdir()) / f"cranewatch-numba-{getattr(os, 'getuid', lambda: 0)()}")
+    candidates.append(
+        Path(tempfile.gettempdir()) / f"cranewatch-numba-{getattr(os, 'getuid', lambda: 0)()}"
+    )
     for candidate in candidates:
         if _writable(candidate):
             return str(candidate)
@@ -74,7 +77,7 @@ os.environ["NUMBA_CACHE_DIR"] = str(Path(_choose_cache_dir()) / _source_digest()
 import numba  # noqa: E402  (must follow the cache-directory choice)
 
 
-def njit(*args, **kwargs):  # type: ignore[no-untyped-def]
+def njit(*args: Any, **kwargs: Any) -> Any:
     """``numba.njit`` with cranewatch's defaults: cached, GIL released, no Python fallback."""
     kwargs.setdefault("cache", True)
     kwargs.setdefault("nogil", True)
@@ -91,7 +94,7 @@ def _nrt_flag_supported() -> bool:
 _NO_REFCOUNT = {"_nrt": False} if _nrt_flag_supported() else {}
 
 
-def kernel(*args, **kwargs):  # type: ignore[no-untyped-def]
+def kernel(*args: Any, **kwargs: Any) -> Any:
     """``njit`` for per-packet functions that never allocate: no reference counting."""
     kwargs.update(_NO_REFCOUNT)
     return njit(*args, **kwargs)

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from cranewatch.store.workspace import Workspace
 
 console = Console()
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)  # one line per error, never wrapped
 
 app = typer.Typer(
     name="cranewatch",
@@ -173,11 +173,38 @@ def ingest(
 
       cranewatch -w case1 ingest /media/usb/captures/ --idle-timeout 300
     """
-    from cranewatch.engine.session import EngineOptions
-    from cranewatch.ingest import ingest_paths
+    from cranewatch.capture.discovery import discover
+    from cranewatch.capture.reader import cancel_prefetch, prefetch_hash
 
     if idle_timeout < 0:
         raise CranewatchError("--idle-timeout must be 0 (never) or a positive number of seconds")
+    discovered = discover(paths)
+    if discovered[0]:
+        # hash the first capture on another core while the engine's modules load
+        prefetch_hash(discovered[0][0])
+    try:
+        report = _ingest(discovered, paths, idle_timeout, quiet)
+    finally:
+        cancel_prefetch()
+    if not quiet:
+        _render_ingest(report)
+    else:
+        for o in report.failed:
+            err_console.print(f"error: {o.error}")
+    if not report.outcomes:
+        raise CranewatchError("no capture files found in the given paths")
+    if report.nothing_read:
+        raise typer.Exit(1)
+    if strict and (report.failed or any(o.skipped for o in report.outcomes)):
+        raise typer.Exit(1)
+
+
+def _ingest(
+    discovered: tuple[list[Path], list[Path]], paths: list[Path], idle_timeout: float, quiet: bool
+) -> IngestReport:
+    from cranewatch.engine.session import EngineOptions
+    from cranewatch.ingest import ingest_paths
+
     ws = _open_workspace(create=True)
     options = EngineOptions(idle_timeout_s=idle_timeout)
     show_progress = console.is_terminal and not quiet
@@ -201,20 +228,8 @@ def ingest(
             console=console,
         ) as progress:
             factory, on_scan = _progress_factory(progress)
-            report = ingest_paths(ws, paths, options, factory, on_scan)
-    else:
-        report = ingest_paths(ws, paths, options)
-    if not quiet:
-        _render_ingest(report)
-    else:
-        for o in report.failed:
-            err_console.print(f"error: {o.error}")
-    if not report.outcomes:
-        raise CranewatchError("no capture files found in the given paths")
-    if report.nothing_read:
-        raise typer.Exit(1)
-    if strict and (report.failed or any(o.skipped for o in report.outcomes)):
-        raise typer.Exit(1)
+            return ingest_paths(ws, paths, options, factory, on_scan, discovered)
+    return ingest_paths(ws, paths, options, discovered=discovered)
 
 
 # ----------------------------------------------------------------------------------- query
@@ -355,7 +370,7 @@ def main() -> None:
     except click_exceptions.ClickException as exc:  # usage errors: exit status 2
         exc.show()
         sys.exit(exc.exit_code)
-    except (KeyboardInterrupt, click_exceptions.Abort):
+    except (KeyboardInterrupt, typer.Abort):
         err_console.print("interrupted; nothing half-written was kept")
         sys.exit(130)
     except Exception as exc:

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from cranewatch.capture.reader import GZIP_MAGIC, PCAP_MAGICS, PCAPNG_MAGIC
+from cranewatch.capture.discovery import discover
+from cranewatch.capture.reader import cancel_prefetch
 from cranewatch.engine._kernels import layout as L
 from cranewatch.engine.session import CaptureScan, EngineOptions, ScanResult
 from cranewatch.engine.tables import assets_table, captures_table, flows_batch
@@ -61,38 +62,6 @@ class IngestReport:
         return [o for o in self.outcomes if o.status == "failed"]
 
 
-def looks_like_capture(path: Path) -> bool:
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(4)
-    except OSError:
-        return False
-    return head in PCAP_MAGICS or head == PCAPNG_MAGIC or head[:2] == GZIP_MAGIC
-
-
-def discover(paths: Iterable[Path]) -> tuple[list[Path], list[Path]]:
-    """Files named directly, plus capture files found recursively in named folders.
-
-    Returns (files to ingest, files in folders that are not captures).
-    """
-    files: list[Path] = []
-    ignored: list[Path] = []
-    for path in paths:
-        if path.is_dir():
-            for child in sorted(p for p in path.rglob("*") if p.is_file()):
-                (files if looks_like_capture(child) else ignored).append(child)
-        else:
-            files.append(path)
-    seen: set[Path] = set()
-    unique = []
-    for f in files:
-        key = f.absolute()
-        if key not in seen:
-            seen.add(key)
-            unique.append(f)
-    return unique, ignored
-
-
 class _FlowWriter:
     """Streams flow batches into a Parquet file while the capture's SHA-256 is still unknown."""
 
@@ -127,6 +96,9 @@ class _FlowWriter:
 
 
 def _check_readable(result: ScanResult) -> None:
+    if result.packets == 0 and result.skipped:
+        reasons = "; ".join(result.skips)
+        raise CaptureError(f"no frame could be read ({reasons})")
     unsupported = result.skips.get(L.SKIP_REASONS[L.SK_LINKTYPE], 0)
     if result.packets and result.decoded == 0 and unsupported == result.packets:
         names = ", ".join(str(t) for t in result.link_types)
@@ -154,6 +126,7 @@ def ingest_file(
             raise CaptureError(f"{path}: is a folder")
         known = ws.known_sha256(abs_path)
         if known:
+            cancel_prefetch(abs_path)
             outcome.status, outcome.sha256 = "already", known
             return outcome
         with ws.staging() as staged:
@@ -216,10 +189,14 @@ def ingest_paths(
     options: EngineOptions | None = None,
     progress_factory: Callable[[Path, int], Callable[[int], None] | None] | None = None,
     on_scan: Callable[[CaptureScan], None] | None = None,
+    discovered: tuple[list[Path], list[Path]] | None = None,
 ) -> IngestReport:
-    """Ingest files and folders; ``progress_factory(path, size)`` gives a per-file callback."""
+    """Ingest files and folders; ``progress_factory(path, size)`` gives a per-file callback.
+
+    ``discovered`` is the result of :func:`discover` when the caller already has it.
+    """
     options = options or EngineOptions()
-    files, ignored = discover(paths)
+    files, ignored = discovered if discovered is not None else discover(paths)
     report = IngestReport(ignored=ignored)
     for path in files:
         progress = None

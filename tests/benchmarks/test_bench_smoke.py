@@ -16,8 +16,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-
-from conftest import TESTS, shared_capture
+from tests.conftest import TESTS, shared_capture
 
 BENCHMARKS = TESTS.parent / "benchmarks"
 RUN = BENCHMARKS / "run.py"

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tests.conftest import shared_capture
 
 from cranewatch.engine._kernels import layout as L
 from cranewatch.engine.session import CaptureScan, EngineOptions, PacketBatch
-from tests.conftest import shared_capture
 
 CAPTURES = ["modbus_tcp_icsnpp_example.pcap", "dnp3_udp_read_zeek.pcap", "s7comm_plus_icsnpp.pcap",
             "opcua_binary_open62541_mainloop_ipv6_loopback.pcap"]  # fmt: skip
@@ -51,7 +51,7 @@ def test_payloads_match_tshark(name: str, tshark: str) -> None:
     ).stdout  # fmt: skip
     checked = 0
     for line in out.splitlines():
-        number, tcp_payload, udp_payload = (line.split("\t") + ["", ""])[:3]
+        number, tcp_payload, udp_payload = [*line.split("\t"), "", ""][:3]
         expected = bytes.fromhex((tcp_payload or udp_payload).replace(":", ""))
         got = frames[int(number)]["payload"]
         assert got == expected, f"{name} frame {number}"

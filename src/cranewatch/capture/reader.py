@@ -1,13 +1,18 @@
-"""Opens a capture file, recognises its format and streams its bytes in bounded chunks.
+"""Opens a capture file, recognises its format and delivers its content in bounded chunks.
 
-A background thread reads the file in fixed-size chunks, updates the SHA-256 of the bytes as
-stored, and decompresses gzip members on the fly; the consumer (the packet engine) takes the
-chunks from a small bounded queue. Hashing and decompression therefore run on the second core
-while the kernels decode, memory stays at a few chunks whatever the file size, and the file is
-read exactly once (a field analyst's captures are often larger than the page cache).
+Two jobs run side by side so the packet engine never waits for either:
 
-Formats are recognised by content, never by file name: classic pcap (both byte orders, micro- or
-nanosecond timestamps), pcapng, and either of them gzip-compressed (one or several members).
+- :class:`FileHasher` reads the file on its own thread and computes the SHA-256 of the bytes as
+  stored (the evidence key of every observation). It needs no memory beyond one buffer, so it
+  may start before the engine is even loaded (``prefetch_hash``) and run ahead freely; the
+  engine's own reads of the same bytes then come from the page cache.
+- :class:`ContentReader` hands the engine the file's content: a plain file is read straight
+  into the engine's work buffer; a gzip file is decompressed on a thread (one or several
+  members) and handed over through a small bounded queue.
+
+Memory stays at a few chunks whatever the file size. Formats are recognised by content, never
+by file name: classic pcap (both byte orders, micro- or nanosecond timestamps), pcapng, and
+either of them gzip-compressed.
 """
 
 from __future__ import annotations
@@ -79,11 +84,75 @@ def sniff_format(head: bytes) -> str:
     )
 
 
+class FileHasher:
+    """SHA-256 and size of a file, computed on a background thread."""
+
+    def __init__(self, path: Path, chunk_size: int = CHUNK_SIZE) -> None:
+        self.path = path
+        self.chunk_size = chunk_size
+        self.size = 0
+        self._digest = hashlib.sha256()
+        self._error: OSError | None = None
+        self._cancel = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="cranewatch-hash", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            with open(self.path, "rb", buffering=0) as fh:
+                buf = bytearray(self.chunk_size)
+                view = memoryview(buf)
+                while not self._cancel.is_set():
+                    n = fh.readinto(buf)
+                    if not n:
+                        break
+                    self._digest.update(view[:n])
+                    self.size += n
+        except OSError as exc:
+            self._error = exc
+
+    def result(self) -> tuple[str, int]:
+        """Wait for the end of the file; (hex SHA-256, size in bytes)."""
+        self._thread.join()
+        if self._error is not None:
+            raise CaptureError(f"cannot read {self.path}: {self._error.strerror or self._error}")
+        return self._digest.hexdigest(), self.size
+
+    def cancel(self) -> None:
+        self._cancel.set()
+        self._thread.join()
+
+
+_PREFETCHED: dict[Path, FileHasher] = {}
+
+
+def prefetch_hash(path: Path) -> None:
+    """Start hashing a file now (e.g. while the engine's modules still load)."""
+    key = path.expanduser().absolute()
+    if key not in _PREFETCHED and key.is_file():
+        _PREFETCHED[key] = FileHasher(key)
+
+
+def hasher_for(path: Path) -> FileHasher:
+    """The prefetched hasher of ``path``, or a newly started one."""
+    return _PREFETCHED.pop(path.expanduser().absolute(), None) or FileHasher(path)
+
+
+def cancel_prefetch(path: Path | None = None) -> None:
+    """Stop prefetched hashing of ``path`` (of every file when None)."""
+    if path is None:
+        while _PREFETCHED:
+            _PREFETCHED.popitem()[1].cancel()
+        return
+    hasher = _PREFETCHED.pop(path.expanduser().absolute(), None)
+    if hasher is not None:
+        hasher.cancel()
+
+
 @dataclass
 class StreamState:
-    """What the reader thread learned while reading; final once the stream is exhausted."""
+    """What reading the content learned; final once the content is exhausted."""
 
-    sha256: str = ""
     raw_bytes: int = 0
     compression: str | None = None
     error: str | None = None  # decompression error (data before it was delivered)
@@ -91,10 +160,11 @@ class StreamState:
     notes: list[str] = field(default_factory=list)
 
 
-class ChunkStream:
-    """Iterates over the decompressed content of a file in chunks, hashing the raw bytes.
+class ContentReader:
+    """The content of a capture file, decompressed if it is gzip, read chunk by chunk.
 
-    ``progress(raw_bytes_read)`` is called from the reader thread after every raw chunk.
+    ``readinto(view)`` fills ``view`` with the next bytes of content and returns how many (0 at
+    the end). ``progress(raw_bytes)`` is called after each read of the file itself.
     """
 
     def __init__(
@@ -104,26 +174,79 @@ class ChunkStream:
         progress: Callable[[int], None] | None = None,
     ) -> None:
         self.path = path
-        self.chunk_size = chunk_size
         self.progress = progress
         self.state = StreamState()
+        try:
+            self._fh = open(path, "rb", buffering=0)  # noqa: SIM115 - closed in close()
+        except OSError as exc:
+            raise CaptureError(f"cannot read {path}: {exc.strerror or exc}") from exc
+        magic = self._fh.read(2)
+        self._fh.seek(0)
+        self._gzip: GzipStream | None = None
+        self._pending = memoryview(b"")
+        if magic == GZIP_MAGIC:
+            self.state.compression = "gzip"
+            self._gzip = GzipStream(path, self.state, chunk_size, progress)
+            self._chunks = iter(self._gzip)
+
+    def readinto(self, view: memoryview) -> int:
+        if self._gzip is None:
+            try:
+                n = self._fh.readinto(view)
+            except OSError as exc:
+                raise CaptureError(f"cannot read {self.path}: {exc.strerror or exc}") from exc
+            n = n or 0
+            self.state.raw_bytes += n
+            if n and self.progress is not None:
+                self.progress(n)
+            if not n:
+                self.state.done = True
+            return n
+        filled = 0
+        while filled < len(view):
+            if not self._pending:
+                try:
+                    self._pending = next(self._chunks)
+                except StopIteration:
+                    break
+            take = min(len(self._pending), len(view) - filled)
+            view[filled : filled + take] = self._pending[:take]
+            self._pending = self._pending[take:]
+            filled += take
+        return filled
+
+    def close(self) -> None:
+        self._fh.close()
+        if self._gzip is not None:
+            self._gzip.close()
+
+
+class GzipStream:
+    """Iterates over the decompressed content of a gzip file in chunks, on a thread.
+
+    Decompression runs on its own thread with a bounded queue of chunks in between;
+    ``progress(raw_bytes_read)`` is called from that thread after every compressed chunk read.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        state: StreamState,
+        chunk_size: int = CHUNK_SIZE,
+        progress: Callable[[int], None] | None = None,
+    ) -> None:
+        self.path = path
+        self.state = state
+        self.chunk_size = chunk_size
+        self.progress = progress
         self._queue: queue.Queue[memoryview | None] = queue.Queue(maxsize=QUEUE_DEPTH)
-        # chunks are read into a fixed pool of buffers (no allocation per chunk, so memory
-        # stays flat however large the file); the consumer hands each back on its next step
-        self._free: queue.Queue[bytearray] = queue.Queue()
-        try:  # a small file needs no 4 MiB buffers
-            buffer_size = max(1, min(chunk_size, path.stat().st_size + 1))
-        except OSError:
-            buffer_size = chunk_size
-        for _ in range(QUEUE_DEPTH + 2):
-            self._free.put(bytearray(buffer_size))
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._exception: BaseException | None = None
         self._decomp = zlib.decompressobj(wbits=31)
         self._trailing = False  # set once bytes after the last gzip member were seen
 
-    # -------------------------------------------------------------- reader thread
+    # -------------------------------------------------------------- decompression thread
     def _put(self, item: memoryview | None) -> bool:
         while not self._stop.is_set():
             try:
@@ -134,38 +257,19 @@ class ChunkStream:
         return False
 
     def _run(self) -> None:
-        digest = hashlib.sha256()
         try:
             with open(self.path, "rb", buffering=0) as fh:
-                compressed: bool | None = None
                 while not self._stop.is_set():
-                    buf = self._free.get()
-                    n = fh.readinto(buf)
-                    if not n:
-                        self._free.put(buf)
+                    raw = fh.read(self.chunk_size)
+                    if not raw:
                         break
-                    raw = memoryview(buf)[:n]
-                    if compressed is None:
-                        compressed = bytes(raw[:2]) == GZIP_MAGIC
-                        if compressed:
-                            self.state.compression = "gzip"
-                            self._decomp = zlib.decompressobj(wbits=31)
-                    digest.update(raw)
-                    self.state.raw_bytes += n
+                    self.state.raw_bytes += len(raw)
                     if self.progress is not None:
-                        self.progress(n)
-                    if not compressed:
-                        if not self._put(raw):
-                            return
-                        continue
-                    # after a decompression error keep hashing so the SHA-256 stays exact
-                    ok = self.state.error is not None or self._decompress(bytes(raw))
-                    self._free.put(buf)
-                    if not ok:
+                        self.progress(len(raw))
+                    if self.state.error is None and not self._decompress(raw):
                         return
-                if compressed and self.state.error is None and not self._decomp.eof:
+                if self.state.error is None and not self._decomp.eof:
                     self.state.error = "compressed stream cut off before its end"
-            self.state.sha256 = digest.hexdigest()
         except BaseException as exc:  # delivered to the consumer thread
             self._exception = exc
         finally:
@@ -193,7 +297,7 @@ class ChunkStream:
                     if not self._put(memoryview(out)):
                         return False
                     out = b""
-                    if self._decomp.unconsumed_tail:
+                    if self._decomp.unconsumed_tail and not self._decomp.eof:
                         out = self._decomp.decompress(self._decomp.unconsumed_tail, self.chunk_size)
             except zlib.error as exc:
                 self.state.error = f"compressed stream corrupt ({exc})"
@@ -214,8 +318,7 @@ class ChunkStream:
 
     # -------------------------------------------------------------- consumer side
     def __iter__(self) -> Iterator[memoryview]:
-        """Chunks of content; each is valid until the consumer asks for the next one."""
-        self._thread = threading.Thread(target=self._run, name="cranewatch-reader", daemon=True)
+        self._thread = threading.Thread(target=self._run, name="cranewatch-gunzip", daemon=True)
         self._thread.start()
         try:
             while True:
@@ -223,8 +326,6 @@ class ChunkStream:
                 if item is None:
                     break
                 yield item
-                if isinstance(item.obj, bytearray):
-                    self._free.put(item.obj)
         finally:
             self.close()
         if self._exception is not None:

@@ -17,7 +17,14 @@ from pathlib import Path
 
 import numpy as np
 
-from cranewatch.capture.reader import CHUNK_SIZE, ChunkStream, PcapHeader, sniff_format
+from cranewatch.capture.reader import (
+    CHUNK_SIZE,
+    ContentReader,
+    PcapHeader,
+    StreamState,
+    hasher_for,
+    sniff_format,
+)
 from cranewatch.engine._kernels import layout as L
 from cranewatch.engine._kernels.tables import expire_flows, expire_frags, rehash
 from cranewatch.engine._kernels.walk import MAX_BLOCK_IN_KERNEL, walk
@@ -117,7 +124,7 @@ class _Interfaces:
         self.linktype.append(linktype)
         self.mode.append(mode)
         self.param.append(param)
-        self.offset.append(tsoffset * 1_000_000_000)
+        self.offset.append(max(-(2**62), min(tsoffset * 1_000_000_000, 2**62)))  # int64-safe
         self.snaplen.append(snaplen)
         self.arrays = self._arrays()
 
@@ -192,65 +199,67 @@ class CaptureScan:
 
     # ---------------------------------------------------------------- public
     def run(self) -> ScanResult:
-        stream = ChunkStream(self.path, self.options.chunk_size, self.progress)
-        fmt: str | None = None
-        pcap: PcapHeader | None = None
-        tail = np.empty(0, np.uint8)
-        head = b""
-        for data in stream:
-            if fmt is None:
-                head += bytes(data)
-                if len(head) < 24:
-                    continue
-                fmt, pcap, data = self._start(head)
-            if not self.stopped:
-                tail = self._feed(fmt, pcap, tail, data)
-        if fmt is None:  # fewer than 24 bytes in the whole file
-            if stream.state.error and stream.state.compression:
-                raise CaptureError(f"gzip file unreadable: {stream.state.error}; nothing was read")
-            fmt, pcap, data = self._start(head)
-            tail = self._feed(fmt, pcap, tail, data)
-        self._finish(tail)
-        return self._result(stream, fmt)
+        hasher = hasher_for(self.path)
+        try:
+            reader = ContentReader(self.path, self.options.chunk_size, self.progress)
+        except BaseException:
+            hasher.cancel()
+            raise
+        try:
+            fmt, _ = self._scan(reader)
+        except BaseException:
+            hasher.cancel()
+            raise
+        finally:
+            reader.close()
+        sha256, size = hasher.result()
+        return self._result(reader.state, sha256, size, fmt)
 
-    def _start(self, head: bytes) -> tuple[str, PcapHeader | None, bytes]:
-        """Recognise the format from the first bytes; returns the data after any file header."""
+    def _scan(self, reader: ContentReader) -> tuple[str, PcapHeader | None]:
+        """Read the content into the work buffer chunk by chunk and walk it."""
+        chunk = self.options.chunk_size
+        work = self.work
+        view = work.data  # a writable memoryview of the buffer
+        # the first bytes tell the format; they are read where the first chunk goes
+        n = 0
+        while n < 24:
+            got = reader.readinto(view[HEADROOM + n : HEADROOM + chunk])
+            if not got:
+                break
+            n += got
+        head = bytes(work[HEADROOM : HEADROOM + min(n, 24)])
+        if n == 0 and reader.state.error and reader.state.compression:
+            raise CaptureError(f"gzip file unreadable: {reader.state.error}; nothing was read")
         fmt = sniff_format(head)
+        pcap: PcapHeader | None = None
+        start = HEADROOM
         if fmt == "pcap":
-            pcap = PcapHeader.parse(head[:24])
+            pcap = PcapHeader.parse(head)
             self.link_types.append(pcap.linktype)
             self.sections = self.interfaces_total = 1
-            return fmt, pcap, head[24:]
-        return fmt, None, head
+            start += 24
+        end = HEADROOM + n
+        while True:
+            if self.skip_bytes:
+                cut = min(self.skip_bytes, end - start)
+                self.skip_bytes -= cut
+                start += cut
+            pos = self._walk(fmt, pcap, start, end)
+            self._flush_packets()
+            if self.stopped:
+                break
+            # move the unfinished tail in front of the next chunk, then read after it
+            tail = end - pos
+            if tail:
+                work[HEADROOM - tail : HEADROOM] = work[pos:end].copy()
+            got = reader.readinto(view[HEADROOM : HEADROOM + chunk])
+            if not got:
+                break
+            start, end = HEADROOM - tail, HEADROOM + got
+        self._finish(0 if self.stopped else end - pos)
+        return fmt, pcap
 
-    # ---------------------------------------------------------------- chunk handling
-    def _feed(
-        self, fmt: str, pcap: PcapHeader | None, tail: np.ndarray, data: bytes | memoryview
-    ) -> np.ndarray:
-        mv = np.frombuffer(data, np.uint8)
-        if self.skip_bytes:
-            cut = min(self.skip_bytes, len(mv))
-            self.skip_bytes -= cut
-            mv = mv[cut:]
-            if not len(mv):
-                return tail
-        if len(mv) > self.options.chunk_size:  # defensive: never overflow the work buffer
-            for start in range(0, len(mv), self.options.chunk_size):
-                tail = self._feed(
-                    fmt, pcap, tail, bytes(mv[start : start + self.options.chunk_size])
-                )
-            return tail
-        start = HEADROOM - len(tail)
-        self.work[start:HEADROOM] = tail
-        end = HEADROOM + len(mv)
-        self.work[HEADROOM:end] = mv
-        pos = self._walk(fmt, pcap, start, end, at_eof=False)
-        self._flush_packets()
-        if self.stopped:
-            return np.empty(0, np.uint8)
-        return self.work[pos:end].copy()
-
-    def _walk(self, fmt: str, pcap: PcapHeader | None, pos: int, end: int, at_eof: bool) -> int:
+    def _walk(self, fmt: str, pcap: PcapHeader | None, pos: int, end: int) -> int:
         st = self.st
         emit = self.packet_sink is not None
         while True:
@@ -286,10 +295,10 @@ class CaptureScan:
         self.notes.append(f"stopped reading at a corrupt record: {L.SKIP_REASONS[reason]}")
         self.stopped = True
 
-    def _finish(self, tail: np.ndarray) -> None:
-        if len(tail) and not self.stopped:
+    def _finish(self, tail: int) -> None:
+        if tail and not self.stopped and not self.skip_bytes:
             self.st.counters[L.C_SKIP0 + L.SK_TRUNCATED_AT_EOF] += 1
-            self.notes.append(f"the last {len(tail)} bytes hold an incomplete record")
+            self.notes.append(f"the last {tail} bytes hold an incomplete record")
         self._flush_flows()
         st = self.st
         # remaining flows end with the capture; done in numpy to spare loading another kernel
@@ -429,22 +438,22 @@ class CaptureScan:
             self.link_types.append(linktype)
 
     # ---------------------------------------------------------------- result
-    def _result(self, stream: ChunkStream, fmt: str) -> ScanResult:
+    def _result(self, state: StreamState, sha256: str, size: int, fmt: str) -> ScanResult:
         c = self.st.counters
-        if stream.state.error:
+        if state.error:
             c[L.C_SKIP0 + L.SK_COMPRESSION] += 1
-            self.notes.append(stream.state.error)
-        self.notes.extend(stream.state.notes)
+            self.notes.append(state.error)
+        self.notes.extend(state.notes)
         skips = {
             L.SKIP_REASONS[i]: int(c[L.C_SKIP0 + i]) for i in range(L.N_SKIP) if c[L.C_SKIP0 + i]
         }
         used = self.st.ast[:, L.A_USED] != 0
         return ScanResult(
             path=self.path,
-            sha256=stream.state.sha256,
-            size=stream.state.raw_bytes,
+            sha256=sha256,
+            size=size,
             format=fmt,
-            compression=stream.state.compression,
+            compression=state.compression,
             link_types=self.link_types,
             sections=self.sections,
             interfaces=self.interfaces_total,

@@ -147,7 +147,8 @@ def flows_batch(keys: np.ndarray, stats: np.ndarray, capture_sha256: str) -> pa.
 def _ip_is_group(ver: np.ndarray, hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
     v4 = (ver == 4) & ((((lo >> 28) & 0xF) == 0xE) | ((lo & 0xFFFFFFFF) == 0xFFFFFFFF))
     v6 = (ver == 6) & (((hi >> 56) & 0xFF) == 0xFF)
-    return v4 | v6
+    group: np.ndarray = v4 | v6
+    return group
 
 
 def assets_table(result: ScanResult) -> pa.Table:

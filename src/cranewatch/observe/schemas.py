@@ -169,8 +169,16 @@ FLOWS = TableSchema(
             pa.string(),
             "Encapsulation the flow was found in (`gtp`, `gre`, `ipip`, `vxlan`), null when none.",
         ),
-        Field("src_mac", pa.string(), "Link-layer address the initiator sent from (taken from the flow's first frame)."),
-        Field("dst_mac", pa.string(), "Link-layer address the initiator sent to (taken from the flow's first frame)."),
+        Field(
+            "src_mac",
+            pa.string(),
+            "Link-layer address the initiator sent from (taken from the flow's first frame).",
+        ),
+        Field(
+            "dst_mac",
+            pa.string(),
+            "Link-layer address the initiator sent to (taken from the flow's first frame).",
+        ),
         Field("src_ip", pa.string(), "Initiator address."),
         Field("dst_ip", pa.string(), "Responder address."),
         Field("src_port", pa.uint16(), "Initiator port (TCP, UDP, SCTP), else null."),

@@ -23,7 +23,7 @@ F = TypeVar("F", bound=Callable[..., object])
 
 def _compiled(fn: F) -> F:
     """``njit`` with the project's settings, keeping the function's signature for mypy."""
-    return cast(F, njit(fn))  # type: ignore[no-untyped-call]  # _jit.njit is untyped
+    return cast(F, njit(fn))
 
 
 L4_TCP, L4_UDP, L4_ICMP, L4_ICMP6 = 1, 2, 3, 4

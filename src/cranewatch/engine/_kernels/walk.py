@@ -120,13 +120,13 @@ def process_frame(buf, off, caplen, wirelen, linktype, ts, frame, idle_ns, emit_
                 fk, fs, w, pk, li, ts, frame, wirelen, idle_ns, out_k, out_s, counters
             )
             assets_via_flow(ak, ast, w, counters, fs, slot, side, pk, li, ts, frame, wirelen)
-            if li > 0 and pk[0, L_FRAG] != 0:
+            if li > 0 and pk[0, L_FRAG] != 0 and pk[li, L_FRAG] == 0:  # counted once
                 fs[slot, F_FRAGS] += 1
             for j in range(N_KEY):
                 lkeys[li, j] = fk[slot, j]
             lsides[li] = side
             flow_id = fs[slot, F_ID]
-            direction = 1 if side != fs[slot, F_INIT_B] else 0
+            direction = np.int64(1) if side != fs[slot, F_INIT_B] else np.int64(0)
             inner = li
         if nl > 0 and pk[0, L_FRAG] == 1 and inner >= 0:
             first_fragment(rk, rs, fk, fs, w, rw, pk, inner + 1, lkeys, lsides, ts, counters)
