@@ -88,14 +88,18 @@ def ether(
     return frame
 
 
-def sll(payload: bytes, protocol: int = ETH_IPV4, src: str | None = None, pkttype: int = 0) -> bytes:
+def sll(
+    payload: bytes, protocol: int = ETH_IPV4, src: str | None = None, pkttype: int = 0
+) -> bytes:
     """Linux cooked capture v1 header (16 bytes): packet type, ARPHRD, address, protocol."""
     if src is None:
         return struct.pack("!HHH8sH", pkttype, 0xFFFF, 0, b"", protocol) + payload
     return struct.pack("!HHH8sH", pkttype, 1, 6, mac(src), protocol) + payload
 
 
-def sll2(payload: bytes, protocol: int = ETH_IPV4, src: str | None = None, ifindex: int = 1) -> bytes:
+def sll2(
+    payload: bytes, protocol: int = ETH_IPV4, src: str | None = None, ifindex: int = 1
+) -> bytes:
     """Linux cooked capture v2 header (20 bytes)."""
     if src is None:
         return struct.pack("!HHIHBB8s", protocol, 0, ifindex, 0xFFFF, 0, 0, b"") + payload
@@ -138,9 +142,7 @@ def lldp_minimal(chassis: str) -> bytes:
     def tlv(kind: int, value: bytes) -> bytes:
         return struct.pack("!H", (kind << 9) | len(value)) + value
 
-    return (
-        tlv(1, b"\x04" + mac(chassis)) + tlv(2, b"\x07port1") + tlv(3, b"\x00\x78") + tlv(0, b"")
-    )
+    return tlv(1, b"\x04" + mac(chassis)) + tlv(2, b"\x07port1") + tlv(3, b"\x00\x78") + tlv(0, b"")
 
 
 # ------------------------------------------------------------------------------ IP layer
@@ -186,7 +188,9 @@ def ipv6(src: str, dst: str, next_header: int, payload: bytes, hop_limit: int = 
     )
 
 
-def ipv6_option_header(next_header: int, payload: bytes, body: bytes = b"\x01\x04\x00\x00\x00\x00") -> bytes:
+def ipv6_option_header(
+    next_header: int, payload: bytes, body: bytes = b"\x01\x04\x00\x00\x00\x00"
+) -> bytes:
     """Hop-by-hop (0) or destination-options (60) header; the default body is one PadN."""
     assert (len(body) + 2) % 8 == 0
     return struct.pack("!BB", next_header, (len(body) + 2) // 8 - 1) + body + payload
@@ -219,9 +223,7 @@ def tcp(
     window: int = 65535,
     data_offset: int = 5,
 ) -> bytes:
-    head = struct.pack(
-        "!HHIIBBHHH", sport, dport, seq, ack, data_offset << 4, flags, window, 0, 0
-    )
+    head = struct.pack("!HHIIBBHHH", sport, dport, seq, ack, data_offset << 4, flags, window, 0, 0)
     return head + b"\x00" * (max(data_offset, 5) * 4 - 20) + payload
 
 
@@ -383,7 +385,9 @@ class Pcapng:
         self.interfaces: list[Interface] = []
 
     # ---------------------------------------------------------------- structure
-    def section(self, big_endian: bool = False, options: Sequence[tuple[int, bytes]] = ()) -> Pcapng:
+    def section(
+        self, big_endian: bool = False, options: Sequence[tuple[int, bytes]] = ()
+    ) -> Pcapng:
         """A section header block; following interfaces are numbered from 0 again."""
         self.big_endian = big_endian
         self.interfaces = []
@@ -413,7 +417,9 @@ class Pcapng:
         body = struct.pack(order + "HHI", linktype, 0, snaplen)
         body += pcapng_options(options, self.big_endian)
         self.blocks.append(pcapng_block(1, body, self.big_endian))
-        self.interfaces.append(Interface(linktype, 6 if tsresol is None else tsresol, tsoffset or 0))
+        self.interfaces.append(
+            Interface(linktype, 6 if tsresol is None else tsresol, tsoffset or 0)
+        )
         return len(self.interfaces) - 1
 
     # ---------------------------------------------------------------- timestamps
@@ -499,7 +505,9 @@ class Pcapng:
         """Custom block (0x00000BAD copyable, 0x40000BAD not) with a private enterprise number."""
         order = ">" if self.big_endian else "<"
         body = struct.pack(order + "I", pen) + payload
-        self.blocks.append(pcapng_block(0x00000BAD if copyable else 0x40000BAD, body, self.big_endian))
+        self.blocks.append(
+            pcapng_block(0x00000BAD if copyable else 0x40000BAD, body, self.big_endian)
+        )
         return self
 
     def raw(self, data: bytes) -> Pcapng:

@@ -56,5 +56,7 @@ def workspace(tmp_path: Path) -> Path:
 def shared_capture(name: str) -> Path:
     """A capture from tests/captures (copied from ../shared/captures with its MANIFEST line)."""
     path = CAPTURES / name
-    assert path.exists(), f"{path} is missing: copy it from ../shared/captures with its MANIFEST line"
+    assert path.exists(), (
+        f"{path} is missing: copy it from ../shared/captures with its MANIFEST line"
+    )
     return path

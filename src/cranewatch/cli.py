@@ -17,7 +17,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from cranewatch._version import __version__
 from cranewatch.errors import CranewatchError
@@ -25,7 +27,7 @@ from cranewatch.errors import CranewatchError
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from cranewatch.ingest import IngestReport
+    from cranewatch.ingest import FileOutcome, IngestReport
     from cranewatch.store.workspace import Workspace
 
 console = Console()
@@ -45,7 +47,11 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 testbed_app = typer.Typer(
-    help="Generate captures to test and rehearse with (synthetic crane-network traffic).",
+    help=(
+        "Generate captures to test and rehearse with (synthetic crane-network traffic).\n\n"
+        "Example:\n\n"
+        "  cranewatch testbed synth --packets 100000 -o crane.pcap"
+    ),
     no_args_is_help=True,
 )
 app.add_typer(testbed_app, name="testbed")
@@ -113,6 +119,12 @@ def _progress_factory(progress: Any) -> Any:
     return factory, on_scan
 
 
+def _error_line(outcome: FileOutcome) -> str:
+    """The outcome's error, naming the file unless the message already does."""
+    error = outcome.error or ""
+    return error if outcome.path.name in error else f"{outcome.path.name}: {error}"
+
+
 def _render_ingest(report: IngestReport) -> None:
     table = Table(title="ingest", show_lines=False)
     for col, justify in (("file", "left"), ("status", "left"), ("packets", "right"),
@@ -123,8 +135,8 @@ def _render_ingest(report: IngestReport) -> None:
     for o in report.outcomes:
         status = "already ingested" if o.status == "already" else o.status
         table.add_row(
-            o.path.name,
-            f"[{colours[o.status]}]{status}[/]",
+            Text(o.path.name),
+            Text(status, style=colours[o.status]),
             f"{o.packets:,}",
             f"{o.flows:,}",
             f"{o.assets:,}",
@@ -134,11 +146,11 @@ def _render_ingest(report: IngestReport) -> None:
     console.print(table)
     for o in report.outcomes:
         if o.error:
-            err_console.print(f"[red]error:[/] {o.error}")
+            err_console.print(f"[red]error:[/] {escape(_error_line(o))}")
         for reason, count in o.skip_reasons.items():
-            console.print(f"  {o.path.name}: skipped {count:,} × {reason}")
+            console.print(Text(f"  {o.path.name}: skipped {count:,} × {reason}"))
         for note in o.notes:
-            console.print(f"  {o.path.name}: {note}")
+            console.print(Text(f"  {o.path.name}: {note}"))
     if report.ignored:
         console.print(
             f"{len(report.ignored)} file(s) in the given folders are not captures and were ignored"
@@ -190,7 +202,7 @@ def ingest(
         _render_ingest(report)
     else:
         for o in report.failed:
-            err_console.print(f"error: {o.error}")
+            err_console.print(Text(f"error: {_error_line(o)}"))
     if not report.outcomes:
         raise CranewatchError("no capture files found in the given paths")
     if report.nothing_read:
@@ -243,7 +255,21 @@ class OutputFormat(StrEnum):
 
 def _print_table(result: pa.Table, fmt: OutputFormat) -> None:
     if fmt is OutputFormat.csv:
+        import json
+
+        import pyarrow as pa
         import pyarrow.csv as pacsv
+
+        nested = [
+            i for i, f in enumerate(result.schema)
+            if pa.types.is_nested(f.type) or pa.types.is_map(f.type)
+        ]  # fmt: skip
+        for i in nested:  # CSV has no lists or structs: write them as JSON text
+            texts = [
+                None if v is None else json.dumps(v, default=str)
+                for v in result.column(i).to_pylist()
+            ]
+            result = result.set_column(i, result.schema.field(i).name, pa.array(texts, pa.string()))
 
         sink = sys.stdout.buffer
         pacsv.write_csv(result, sink)
@@ -259,7 +285,7 @@ def _print_table(result: pa.Table, fmt: OutputFormat) -> None:
     for name in result.column_names:
         table.add_column(name)
     for row in rows:
-        table.add_row(*("" if v is None else str(v) for v in row.values()))
+        table.add_row(*(Text("" if v is None else str(v)) for v in row.values()))
     console.print(table)
     console.print(f"{result.num_rows} row(s)", style="dim")
 
@@ -365,7 +391,7 @@ def main() -> None:
     try:
         code = app(standalone_mode=False)
     except CranewatchError as exc:
-        err_console.print(f"[red]error:[/] {exc}")
+        err_console.print(f"[red]error:[/] {escape(str(exc))}")
         sys.exit(1)
     except click_exceptions.ClickException as exc:  # usage errors: exit status 2
         exc.show()
@@ -377,9 +403,11 @@ def main() -> None:
         if os.environ.get("CRANEWATCH_DEBUG"):
             raise
         err_console.print(
-            f"[red]internal error:[/] {type(exc).__name__}: {exc}\n"
+            f"[red]internal error:[/] {type(exc).__name__}: {escape(str(exc))}\n"
             "Please report it; rerun with CRANEWATCH_DEBUG=1 for the traceback."
         )
         sys.exit(2)
     # without standalone mode, typer.Exit comes back as the exit code instead of being raised
+    if code == 130:  # Typer turned a Ctrl-C into this code before we saw it
+        err_console.print("interrupted; nothing half-written was kept")
     sys.exit(code if isinstance(code, int) else 0)

@@ -124,6 +124,11 @@ def ingest_file(
             raise CaptureError(f"{path}: no such file")
         if abs_path.is_dir():
             raise CaptureError(f"{path}: is a folder")
+        if not abs_path.is_file():
+            raise CaptureError(
+                f"{path}: not a regular file (pipes and devices cannot be hashed and read "
+                "twice; copy the capture to a file first)"
+            )
         known = ws.known_sha256(abs_path)
         if known:
             cancel_prefetch(abs_path)

@@ -1,7 +1,8 @@
 """The capture reader: format recognition by content, SHA-256 of the stored bytes, gzip.
 
 ``sniff_format`` and ``PcapHeader`` are checked on inline header bytes (the four classic pcap
-magics and pcapng); ``ChunkStream`` and the engine on files built by tests/capture_builder.py:
+magics and pcapng); ``FileHasher``, ``ContentReader`` and the engine on files built by
+tests/capture_builder.py:
 the SHA-256 must be hashlib's over the file as stored (the compressed bytes for .gz), one or
 several gzip members must give the same frames as the plain file, and a cut-off or corrupt
 gzip stream must keep the frames before the damage and count the damage as a skip.
@@ -14,11 +15,6 @@ import hashlib
 from pathlib import Path
 
 import pytest
-
-from cranewatch.capture.reader import ChunkStream, PcapHeader, sniff_format
-from cranewatch.engine._kernels import layout as L
-from cranewatch.errors import CaptureError, UnknownFormatError
-from cranewatch.ingest import looks_like_capture
 from tests.capture_builder import (
     ETH_IPV4,
     LINKTYPE_ETHERNET,
@@ -31,6 +27,17 @@ from tests.capture_builder import (
     udp,
 )
 from tests.runners import scan
+
+from cranewatch.capture.discovery import looks_like_capture
+from cranewatch.capture.reader import (
+    ContentReader,
+    FileHasher,
+    PcapHeader,
+    StreamState,
+    sniff_format,
+)
+from cranewatch.engine._kernels import layout as L
+from cranewatch.errors import CaptureError, UnknownFormatError
 
 SEC = 1_000_000_000
 COMPRESSION = L.SKIP_REASONS[L.SK_COMPRESSION]
@@ -54,21 +61,32 @@ def many_frames(n: int, size: int = 200) -> list[Packet]:
 # the 24-byte global headers as written by libpcap (version 2.4, snaplen 65535, Ethernet)
 HEADERS = {
     "le-usec": "d4c3b2a1020004000000000000000000ffff000001000000",
-    "be-usec": "a1b2c3d4000200040000000000000000" "0000ffff00000001",
+    "be-usec": "a1b2c3d40002000400000000000000000000ffff00000001",
     "le-nsec": "4d3cb2a1020004000000000000000000ffff000001000000",
-    "be-nsec": "a1b23c4d000200040000000000000000" "0000ffff00000001",
+    "be-nsec": "a1b23c4d0002000400000000000000000000ffff00000001",
 }
 
 
 @pytest.mark.parametrize(
     ("name", "big", "frac_ns"),
-    [("le-usec", False, 1000), ("be-usec", True, 1000), ("le-nsec", False, 1), ("be-nsec", True, 1)],
+    [
+        ("le-usec", False, 1000),
+        ("be-usec", True, 1000),
+        ("le-nsec", False, 1),
+        ("be-nsec", True, 1),
+    ],
 )
 def test_pcap_magics(name: str, big: bool, frac_ns: int) -> None:
     head = bytes.fromhex(HEADERS[name])
     assert sniff_format(head) == "pcap"
     h = PcapHeader.parse(head)
-    assert (h.big_endian, h.frac_ns, h.version, h.snaplen, h.linktype) == (big, frac_ns, (2, 4), 65535, 1)
+    assert (h.big_endian, h.frac_ns, h.version, h.snaplen, h.linktype) == (
+        big,
+        frac_ns,
+        (2, 4),
+        65535,
+        1,
+    )
 
 
 def test_fcs_bits_of_the_link_type_are_ignored() -> None:
@@ -140,18 +158,33 @@ def test_format_recognised_by_content_not_name(tmp_path: Path, kind: str, compre
 # ------------------------------------------------------------------------------ SHA-256
 
 
+def read_content(path: Path, chunk_size: int) -> tuple[bytes, StreamState]:
+    """Everything ``ContentReader`` delivers, read ``chunk_size`` bytes at a time."""
+    reader = ContentReader(path, chunk_size)
+    view = memoryview(bytearray(chunk_size))
+    parts = []
+    try:
+        while n := reader.readinto(view):
+            parts.append(bytes(view[:n]))
+    finally:
+        reader.close()
+    return b"".join(parts), reader.state
+
+
 @pytest.mark.parametrize("chunk_size", [4096, 65537, 4 << 20])
 @pytest.mark.parametrize("compressed", [False, True])
-def test_sha256_is_hashlib_of_the_stored_bytes(tmp_path: Path, chunk_size: int, compressed: bool) -> None:
+def test_sha256_is_hashlib_of_the_stored_bytes(
+    tmp_path: Path, chunk_size: int, compressed: bool
+) -> None:
     data = pcap(many_frames(2000))
     if compressed:
         data = gzip_members(data, members=2)
     path = tmp_path / "c.pcap"
     path.write_bytes(data)
-    stream = ChunkStream(path, chunk_size)
-    content = b"".join(bytes(chunk) for chunk in stream)
-    assert stream.state.sha256 == hashlib.sha256(data).hexdigest()
-    assert stream.state.raw_bytes == len(data) == path.stat().st_size
+    assert FileHasher(path, chunk_size).result() == (hashlib.sha256(data).hexdigest(), len(data))
+    content, state = read_content(path, chunk_size)
+    assert state.raw_bytes == len(data) == path.stat().st_size
+    assert state.compression == ("gzip" if compressed else None)
     assert content == (gzip.decompress(data) if compressed else data)
     r = scan(path, chunk_size=chunk_size).result
     assert (r.sha256, r.size) == (hashlib.sha256(data).hexdigest(), len(data))
@@ -160,9 +193,8 @@ def test_sha256_is_hashlib_of_the_stored_bytes(tmp_path: Path, chunk_size: int, 
 def test_sha256_of_an_empty_file(tmp_path: Path) -> None:
     path = tmp_path / "empty"
     path.write_bytes(b"")
-    stream = ChunkStream(path)
-    assert list(stream) == []
-    assert stream.state.sha256 == hashlib.sha256(b"").hexdigest()
+    assert FileHasher(path).result() == (hashlib.sha256(b"").hexdigest(), 0)
+    assert read_content(path, 4096)[0] == b""
 
 
 def test_sha256_covers_bytes_after_a_gzip_error(tmp_path: Path) -> None:
@@ -170,16 +202,19 @@ def test_sha256_covers_bytes_after_a_gzip_error(tmp_path: Path) -> None:
     data[len(data) // 2] ^= 0xFF  # corrupt the deflate stream in the middle
     path = tmp_path / "bad.pcap.gz"
     path.write_bytes(bytes(data))
-    stream = ChunkStream(path, 4096)
-    for _ in stream:
-        pass
-    assert stream.state.error is not None
-    assert stream.state.sha256 == hashlib.sha256(bytes(data)).hexdigest()
+    _, state = read_content(path, 4096)
+    assert state.error is not None
+    r = scan(path, chunk_size=4096).result
+    assert (r.sha256, r.size) == (hashlib.sha256(bytes(data)).hexdigest(), len(data))
 
 
 def test_missing_file_is_a_capture_error(tmp_path: Path) -> None:
     with pytest.raises(CaptureError, match="cannot read"):
-        list(ChunkStream(tmp_path / "nope.pcap"))
+        ContentReader(tmp_path / "nope.pcap")
+    with pytest.raises(CaptureError, match="cannot read"):
+        FileHasher(tmp_path / "nope.pcap").result()
+    with pytest.raises(CaptureError, match="cannot read"):
+        scan(tmp_path / "nope.pcap")
 
 
 # ------------------------------------------------------------------------------ gzip
@@ -206,9 +241,8 @@ def test_gzip_member_boundary_on_a_read_boundary(tmp_path: Path, extra: int) -> 
     second = gzip.compress(data[20000:], mtime=0)
     path = tmp_path / "two.pcap.gz"
     path.write_bytes(first + second)
-    stream = ChunkStream(path, len(first) + extra)
-    content = b"".join(bytes(chunk) for chunk in stream)
-    assert (stream.state.error, stream.state.notes) == (None, [])
+    content, state = read_content(path, len(first) + extra)
+    assert (state.error, state.notes) == (None, [])
     assert content == data
 
 
@@ -226,21 +260,49 @@ def test_gzip_cut_off_keeps_the_frames_before(tmp_path: Path) -> None:
     assert s.result.sha256 == hashlib.sha256(data[: len(data) * 2 // 3]).hexdigest()
 
 
+def stored_block_offsets(gz: bytes) -> list[int]:
+    """Offsets of the deflate stored blocks of a level-0 gzip member (RFC 1951 3.2.4)."""
+    offsets, pos = [], 10  # after the 10-byte gzip header (no optional fields)
+    while True:
+        length = int.from_bytes(gz[pos + 1 : pos + 3], "little")
+        assert length == ~int.from_bytes(gz[pos + 3 : pos + 5], "little") & 0xFFFF
+        offsets.append(pos)
+        if gz[pos] & 1:  # the final block
+            return offsets
+        pos += 5 + length
+
+
 def test_gzip_corrupt_keeps_the_frames_before(tmp_path: Path) -> None:
-    data = bytearray(gzip.compress(pcap(many_frames(5000)), compresslevel=1))
-    data[len(data) // 2 :] = bytes(len(data) - len(data) // 2)  # zeros from the middle on
+    content = pcap(many_frames(5000))
+    data = bytearray(gzip.compress(content, compresslevel=0))
+    blocks = stored_block_offsets(bytes(data))
+    assert len(blocks) > 10
+    data[blocks[10] + 3] ^= 0xFF  # NLEN of the 11th block no longer matches LEN
     path = tmp_path / "corrupt.pcap.gz"
     path.write_bytes(bytes(data))
     s = scan(path, chunk_size=16384)
     assert s.skips.get(COMPRESSION) == 1
     assert any(n.startswith("compressed stream corrupt") for n in s.result.notes)
-    assert 100 < s.result.packets < 5000
-    assert sum(f["packets"] for f in s.flows) == s.result.packets
+    delivered = blocks[10] - blocks[0] - 5 * 10  # content bytes of the ten good blocks
+    expected, _ = divmod(delivered - 24, len(many_frames(1)[0].data) + 16)
+    assert s.result.packets == expected
+    assert s.skips.get(CUT_AT_EOF, 0) <= 1
+    flows = {f["src_port"]: f for f in s.flows if f["proto"] == 17}
+    assert sum(f["packets"] for f in flows.values()) == expected
+    assert all(flows[1000 + i]["packets"] == 100 for i in range(expected // 100))
 
 
-def test_gzip_header_only(tmp_path: Path) -> None:
+def test_gzip_without_any_content_is_an_error(tmp_path: Path) -> None:
     path = tmp_path / "header.gz"
     path.write_bytes(gzip.compress(b"")[:10])
+    with pytest.raises(CaptureError, match="gzip file unreadable") as err:
+        scan(path)
+    assert "\n" not in str(err.value)
+
+
+def test_empty_gzip_member_is_an_empty_file(tmp_path: Path) -> None:
+    path = tmp_path / "empty.gz"
+    path.write_bytes(gzip.compress(b""))
     with pytest.raises(UnknownFormatError, match="the file is empty"):
         scan(path)
 

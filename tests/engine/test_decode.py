@@ -13,8 +13,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from cranewatch.engine._kernels import layout as L
 from tests.capture_builder import (
     ACK,
     BROADCAST,
@@ -64,6 +62,8 @@ from tests.capture_builder import (
 )
 from tests.runners import Scan, scan
 
+from cranewatch.engine._kernels import layout as L
+
 SEC = 1_000_000_000
 PLC = "00:1b:1b:00:00:02"  # Siemens OUI
 MODEM = "00:1e:42:00:00:01"  # Teltonika OUI
@@ -95,7 +95,9 @@ def udp4(src: str, dst: str, sport: int, dport: int, payload: bytes = b"") -> by
     return ipv4(src, dst, 17, udp(sport, dport, payload))
 
 
-def tcp4(src: str, dst: str, sport: int, dport: int, flags: int, seq: int = 0, data: bytes = b"") -> bytes:
+def tcp4(
+    src: str, dst: str, sport: int, dport: int, flags: int, seq: int = 0, data: bytes = b""
+) -> bytes:
     return ipv4(src, dst, 6, tcp(sport, dport, flags, data, seq=seq))
 
 
@@ -114,7 +116,12 @@ def test_ethernet_tcp_flow_columns(tmp_path: Path) -> None:
     f = s.flow(proto=6)
     assert f["ethertype"] == 0x0800 and f["ip_version"] == 4
     assert (f["src_mac"], f["dst_mac"]) == (MODEM, PLC)
-    assert (f["src_ip"], f["src_port"], f["dst_ip"], f["dst_port"]) == ("10.0.0.1", 1234, "10.0.0.2", 502)
+    assert (f["src_ip"], f["src_port"], f["dst_ip"], f["dst_port"]) == (
+        "10.0.0.1",
+        1234,
+        "10.0.0.2",
+        502,
+    )
     assert f["vlan"] is None and f["outer_vlan"] is None and f["tunnel"] is None
     assert (f["packets"], f["bytes"], f["src_packets"], f["dst_packets"]) == (1, 54, 1, 0)
     assert (f["first_frame"], f["last_frame"], f["fragments"]) == (1, 1, 0)
@@ -168,7 +175,12 @@ def test_same_addresses_on_two_vlans_are_two_flows(tmp_path: Path) -> None:
 def test_linux_cooked_gives_source_mac_only(tmp_path: Path, linktype: int, frame: str) -> None:
     s = run(tmp_path, [bytes.fromhex(frame)], linktype=linktype)
     f = s.flow(proto=17)
-    assert (f["src_ip"], f["dst_ip"], f["src_port"], f["dst_port"]) == ("10.1.1.1", "10.1.1.2", 1, 2)
+    assert (f["src_ip"], f["dst_ip"], f["src_port"], f["dst_port"]) == (
+        "10.1.1.1",
+        "10.1.1.2",
+        1,
+        2,
+    )
     assert (f["src_mac"], f["dst_mac"]) == (MODEM, None)
     assert s.asset(ip="10.1.1.1")["mac"] == MODEM
     assert s.asset(ip="10.1.1.2")["mac"] is None
@@ -177,7 +189,9 @@ def test_linux_cooked_gives_source_mac_only(tmp_path: Path, linktype: int, frame
 @pytest.mark.parametrize("builder", [sll, sll2], ids=["sll", "sll2"])
 def test_linux_cooked_without_link_address(tmp_path: Path, builder: object) -> None:
     frame = builder(udp4("10.1.1.1", "10.1.1.2", 1, 2))  # type: ignore[operator]
-    s = run(tmp_path, [frame], linktype=LINKTYPE_LINUX_SLL if builder is sll else LINKTYPE_LINUX_SLL2)
+    s = run(
+        tmp_path, [frame], linktype=LINKTYPE_LINUX_SLL if builder is sll else LINKTYPE_LINUX_SLL2
+    )
     f = s.flow(proto=17)
     assert (f["src_mac"], f["dst_mac"]) == (None, None)
     assert {a["mac"] for a in s.assets} == {None}
@@ -277,7 +291,12 @@ def test_ipv6_extension_headers_reach_ports(tmp_path: Path, chain: list[str], pr
 
 
 def test_ipv6_extension_header_cut_off(tmp_path: Path) -> None:
-    full = ether(PLC, MODEM, ETH_IPV6, ipv6("2001:db8::1", "2001:db8::2", 0, ipv6_option_header(17, udp(1, 2))))
+    full = ether(
+        PLC,
+        MODEM,
+        ETH_IPV6,
+        ipv6("2001:db8::1", "2001:db8::2", 0, ipv6_option_header(17, udp(1, 2))),
+    )
     cut = full[: 14 + 40 + 4]  # 4 of the 8 bytes of the hop-by-hop header
     s = run(tmp_path, [Packet(0, cut, wirelen=len(full))])
     assert s.skips == {EXT_TRUNCATED: 1}
@@ -355,13 +374,28 @@ def test_fragments_of_two_datagrams_are_kept_apart(tmp_path: Path) -> None:
     assert s.skips == {}
 
 
+def test_fragment_inside_a_fragment_counts_once(tmp_path: Path) -> None:
+    """An outer first fragment whose IP-in-IP payload is itself a first fragment: one frame."""
+    inner = ipv4(
+        "172.16.0.1", "172.16.0.2", 17, udp(1, 2, bytes(100)), ident=5, more_fragments=True
+    )
+    nested = eth_ip(ipv4("192.168.0.1", "192.168.0.2", 4, inner, ident=9, more_fragments=True))
+    plain = ipv4("172.16.0.1", "172.16.0.2", 17, udp(1, 2, bytes(10)))
+    outer_only = eth_ip(ipv4("192.168.0.1", "192.168.0.2", 4, plain, ident=10, more_fragments=True))
+    s = run(tmp_path, [nested, outer_only])
+    f = s.flow(tunnel="ipip")
+    assert (f["packets"], f["fragments"]) == (2, 2)
+    assert s.flow(tunnel=None)["fragments"] == 2
+
+
 # ------------------------------------------------------------------------------ tunnels
 
 # Ethernet / IPv4 192.168.0.1 -> 192.168.0.2 / UDP 2152 -> 2152 / GTPv1-U TEID 0x1234 with a
 # PDU session container extension / IPv4 100.64.0.1 -> 8.8.8.8 / UDP 1111 -> 53 / "x"
 GTPU_WITH_EXTENSION = (
     "001b1b000002001e420000010800450000490000000040110000c0a80001c0a80002"
-    "086808680035000034ff002500001234000000850100090045" "00001d00000000401100006440000108080808"
+    "086808680035000034ff002500001234000000850100090045"
+    "00001d00000000401100006440000108080808"
     "045700350009000078"
 )
 
@@ -401,11 +435,18 @@ def test_gtp_signalling_is_not_a_tunnel(tmp_path: Path) -> None:
 @pytest.mark.parametrize("key", [None, 0x11223344])
 def test_gre_ipv4(tmp_path: Path, key: int | None) -> None:
     inner = udp4("172.16.1.1", "172.16.1.2", 500, 4500, b"ike")
-    s = run(tmp_path, [eth_ip(ipv4("192.168.0.1", "192.168.0.2", 47, gre(ETH_IPV4, inner, key=key)))])
+    s = run(
+        tmp_path, [eth_ip(ipv4("192.168.0.1", "192.168.0.2", 47, gre(ETH_IPV4, inner, key=key)))]
+    )
     outer = s.flow(tunnel=None)
     assert (outer["proto"], outer["src_port"]) == (47, None)
     f = s.flow(tunnel="gre")
-    assert (f["src_ip"], f["dst_ip"], f["src_port"], f["dst_port"]) == ("172.16.1.1", "172.16.1.2", 500, 4500)
+    assert (f["src_ip"], f["dst_ip"], f["src_port"], f["dst_port"]) == (
+        "172.16.1.1",
+        "172.16.1.2",
+        500,
+        4500,
+    )
 
 
 # Ethernet / IPv4 / enhanced GRE (PPTP, call id 9, seq + ack) / PPP (ff03 0021) / IPv4
@@ -420,7 +461,12 @@ PPTP_GRE = (
 def test_pptp_enhanced_gre_with_ppp(tmp_path: Path) -> None:
     s = run(tmp_path, [bytes.fromhex(PPTP_GRE)])
     f = s.flow(tunnel="gre")
-    assert (f["src_ip"], f["dst_ip"], f["src_port"], f["dst_port"]) == ("172.16.0.1", "172.16.0.2", 1, 2)
+    assert (f["src_ip"], f["dst_ip"], f["src_port"], f["dst_port"]) == (
+        "172.16.0.1",
+        "172.16.0.2",
+        1,
+        2,
+    )
     assert f["src_payload_bytes"] == 2
 
 
@@ -446,8 +492,23 @@ def test_ip_in_ip(tmp_path: Path, proto: int, inner: bytes) -> None:
 
 
 def test_vxlan_inner_macs(tmp_path: Path) -> None:
-    inner_frame = ether("02:00:00:00:00:02", "02:00:00:00:00:01", ETH_IPV4, udp4("1.1.1.1", "2.2.2.2", 7, 8, b"z"))
-    s = run(tmp_path, [eth_ip(udp4("192.168.0.1", "192.168.0.2", 50000, 4789, bytes.fromhex("0800000000000500") + inner_frame))])
+    inner_frame = ether(
+        "02:00:00:00:00:02", "02:00:00:00:00:01", ETH_IPV4, udp4("1.1.1.1", "2.2.2.2", 7, 8, b"z")
+    )
+    s = run(
+        tmp_path,
+        [
+            eth_ip(
+                udp4(
+                    "192.168.0.1",
+                    "192.168.0.2",
+                    50000,
+                    4789,
+                    bytes.fromhex("0800000000000500") + inner_frame,
+                )
+            )
+        ],
+    )
     f = s.flow(tunnel="vxlan")
     assert (f["src_mac"], f["dst_mac"]) == ("02:00:00:00:00:01", "02:00:00:00:00:02")
     assert (f["src_ip"], f["dst_ip"], f["src_port"], f["dst_port"]) == ("1.1.1.1", "2.2.2.2", 7, 8)
@@ -464,7 +525,9 @@ def test_mpls_label_stack_then_ip(tmp_path: Path) -> None:
 
 
 def test_mpls_pseudowire_with_control_word(tmp_path: Path) -> None:
-    inner = ether("02:00:00:00:00:04", "02:00:00:00:00:03", ETH_IPV4, udp4("3.3.3.3", "4.4.4.4", 7, 8))
+    inner = ether(
+        "02:00:00:00:00:04", "02:00:00:00:00:03", ETH_IPV4, udp4("3.3.3.3", "4.4.4.4", 7, 8)
+    )
     frame = ether(PLC, MODEM, ETH_MPLS, mpls([16, 17], bytes(4) + inner))
     s = run(tmp_path, [frame])
     f = s.flow(proto=17)
@@ -478,10 +541,20 @@ def test_mpls_ipv6(tmp_path: Path) -> None:
 
 
 def test_pppoe_session(tmp_path: Path) -> None:
-    frame = ether(PLC, MODEM, ETH_PPPOE, pppoe_session(0x1234, 0x0021, tcp4("100.70.0.1", "1.2.3.4", 3333, 443, SYN)))
+    frame = ether(
+        PLC,
+        MODEM,
+        ETH_PPPOE,
+        pppoe_session(0x1234, 0x0021, tcp4("100.70.0.1", "1.2.3.4", 3333, 443, SYN)),
+    )
     s = run(tmp_path, [frame])
     f = s.flow(proto=6)
-    assert (f["src_ip"], f["src_port"], f["dst_port"], f["src_mac"]) == ("100.70.0.1", 3333, 443, MODEM)
+    assert (f["src_ip"], f["src_port"], f["dst_port"], f["src_mac"]) == (
+        "100.70.0.1",
+        3333,
+        443,
+        MODEM,
+    )
     assert f["ethertype"] == ETH_IPV4
 
 
@@ -510,7 +583,11 @@ def test_arp_and_lldp_are_layer2_flows(tmp_path: Path) -> None:
 
 def test_icmp_flow_has_no_ports(tmp_path: Path) -> None:
     req = eth_ip(ipv4("10.0.0.1", "10.0.0.2", 1, icmp_echo(payload=b"abcdefgh")))
-    rep = eth_ip(ipv4("10.0.0.2", "10.0.0.1", 1, icmp_echo(payload=b"abcdefgh", reply=True)), src=PLC, dst=MODEM)
+    rep = eth_ip(
+        ipv4("10.0.0.2", "10.0.0.1", 1, icmp_echo(payload=b"abcdefgh", reply=True)),
+        src=PLC,
+        dst=MODEM,
+    )
     s = run(tmp_path, [req, rep])
     f = s.flow(proto=1)
     assert (f["src_port"], f["dst_port"], f["tcp_flags"]) == (None, None, None)
@@ -546,7 +623,10 @@ def test_port_reuse_with_new_isn_starts_a_new_flow(tmp_path: Path) -> None:
 
 
 def test_retransmitted_syn_with_same_isn_is_one_flow(tmp_path: Path) -> None:
-    s = run(tmp_path, [c2s(SYN, 1000), c2s(SYN, 1000), c2s(SYN, 1000), s2c(SYN | ACK, 5), c2s(ACK, 1001)])
+    s = run(
+        tmp_path,
+        [c2s(SYN, 1000), c2s(SYN, 1000), c2s(SYN, 1000), s2c(SYN | ACK, 5), c2s(ACK, 1001)],
+    )
     assert len(s.flows) == 1
     f = s.flows[0]
     assert (f["packets"], f["src_packets"], f["dst_packets"], f["end_reason"]) == (5, 4, 1, "eof")
@@ -582,7 +662,10 @@ def test_initiator_first_frame_mid_stream_and_udp(tmp_path: Path) -> None:
 
 
 def test_tcp_flags_are_ored_per_direction(tmp_path: Path) -> None:
-    s = run(tmp_path, [c2s(SYN, 1), s2c(SYN | ACK, 5), c2s(ACK | PSH, 2, b"x"), c2s(FIN | ACK, 3), s2c(0x14, 6)])
+    s = run(
+        tmp_path,
+        [c2s(SYN, 1), s2c(SYN | ACK, 5), c2s(ACK | PSH, 2, b"x"), c2s(FIN | ACK, 3), s2c(0x14, 6)],
+    )
     f = s.flows[0]
     assert f["src_tcp_flags"] == SYN | ACK | PSH | FIN
     assert f["dst_tcp_flags"] == SYN | ACK | 0x04
@@ -645,7 +728,9 @@ def test_idle_timeout_is_exclusive(tmp_path: Path) -> None:
 def test_group_addresses(tmp_path: Path) -> None:
     frames = [
         ether(BROADCAST, MODEM, ETH_IPV4, udp4("10.0.0.1", "255.255.255.255", 68, 67)),
-        ether("01:00:5e:7f:ff:fa", MODEM, ETH_IPV4, udp4("10.0.0.1", "239.255.255.250", 5000, 1900)),
+        ether(
+            "01:00:5e:7f:ff:fa", MODEM, ETH_IPV4, udp4("10.0.0.1", "239.255.255.250", 5000, 1900)
+        ),
         ether("33:33:00:00:00:01", MODEM, ETH_IPV6, ipv6("fe80::1", "ff02::1", 17, udp(1, 2))),
         eth_ip(udp4("10.0.0.1", "10.0.0.2", 1, 2)),
     ]

@@ -166,7 +166,9 @@ def engine_conversations(flows: list[dict[str, Any]]) -> Counter[Conversation]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("capture", baselines.captures(), ids=lambda p: p.name)
-def test_flows_match_tshark_conversations(capture: Path, workspace: duckdb.DuckDBPyConnection) -> None:
+def test_flows_match_tshark_conversations(
+    capture: Path, workspace: duckdb.DuckDBPyConnection
+) -> None:
     oracle = json.loads(baselines.baseline_path(capture).read_text())
     flows = query(
         workspace,
@@ -183,7 +185,9 @@ def test_flows_match_tshark_conversations(capture: Path, workspace: duckdb.DuckD
 
 @pytest.mark.slow
 @pytest.mark.parametrize("capture", baselines.captures(), ids=lambda p: p.name)
-def test_assets_and_frames_match_tshark(capture: Path, workspace: duckdb.DuckDBPyConnection) -> None:
+def test_assets_and_frames_match_tshark(
+    capture: Path, workspace: duckdb.DuckDBPyConnection
+) -> None:
     oracle = json.loads(baselines.baseline_path(capture).read_text())
     rows = query(
         workspace,

@@ -14,8 +14,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
-from cranewatch.engine._kernels import layout as L
 from tests.capture_builder import (
     ETH_IPV4,
     LINKTYPE_ETHERNET,
@@ -25,10 +23,13 @@ from tests.capture_builder import (
     ether,
     gzip_members,
     ipv4,
+    pcapng_block,
     sll,
     udp,
 )
 from tests.runners import Scan, scan
+
+from cranewatch.engine._kernels import layout as L
 
 SEC = 1_000_000_000
 T0 = 1_700_000_000 * SEC
@@ -182,7 +183,7 @@ def test_frame_number_after_custom_block_matches_tshark(tmp_path: Path, tshark: 
     assert flows[2]["first_frame"] == tshark_frame[2]
 
 
-def test_nrb_isb_and_custom_blocks_are_not_frames(tmp_path: Path) -> None:
+def test_nrb_and_isb_blocks_are_not_frames(tmp_path: Path) -> None:
     with_blocks = scan(multi_section(extra_blocks=True).write(tmp_path / "a.pcapng"))
     without = scan(multi_section(extra_blocks=False).write(tmp_path / "b.pcapng"))
     assert with_blocks.flows == without.flows
@@ -271,26 +272,41 @@ def test_spb_respects_interface_snap_length(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("chunk_size", [None, 65536, 1 << 20, 8 << 20])
 def test_block_larger_than_a_chunk_is_stepped_over(tmp_path: Path, chunk_size: int | None) -> None:
+    # a "local use" block type (high bit set): tshark skips these too, they are not frames
     cap = Pcapng().section()
     cap.interface(LINKTYPE_ETHERNET)
     cap.packet(0, T0, eth_packet(1))
-    cap.custom(b"\xab" * (5 << 20))  # 5 MiB: larger than the default 4 MiB chunk
+    cap.raw(pcapng_block(0x80000001, b"\xab" * (5 << 20)))  # 5 MiB: more than a 4 MiB chunk
     cap.packet(0, T0 + SEC, eth_packet(2))
     cap.isb(0, 0)
     cap.packet(0, T0 + 2 * SEC, eth_packet(3))
     s = scan(cap.write(tmp_path / "big.pcapng"), chunk_size=chunk_size)
-    assert s.skips == {}
+    assert s.skips == {} and s.result.packets == 3
     flows = by_port(s)
     assert sorted(flows) == [1, 2, 3]
     assert [flows[p]["first_frame"] for p in (1, 2, 3)] == [1, 2, 3]
     assert flows[3]["first_ts"] == T0 + 2 * SEC
 
 
+@pytest.mark.parametrize("chunk_size", [None, 65536])
+def test_big_custom_block_between_packets(tmp_path: Path, chunk_size: int | None) -> None:
+    cap = Pcapng().section()
+    cap.interface(LINKTYPE_ETHERNET)
+    cap.packet(0, T0, eth_packet(1))
+    cap.custom(b"\xab" * (5 << 20))
+    cap.packet(0, T0 + SEC, eth_packet(2))
+    s = scan(cap.write(tmp_path / "custom.pcapng"), chunk_size=chunk_size)
+    assert s.skips == {}
+    flows = by_port(s)
+    assert sorted(flows) == [1, 2]
+    assert flows[2]["first_ts"] == T0 + SEC and flows[2]["packets"] == 1
+
+
 def test_big_block_inside_gzip(tmp_path: Path) -> None:
     cap = Pcapng().section()
     cap.interface(LINKTYPE_ETHERNET)
     cap.packet(0, T0, eth_packet(1))
-    cap.custom(bytes(6 << 20))
+    cap.raw(pcapng_block(0x80000001, bytes(6 << 20)))
     cap.packet(0, T0 + SEC, eth_packet(2))
     path = tmp_path / "big.pcapng.gz"
     path.write_bytes(gzip_members(cap.bytes(), members=3))

@@ -195,6 +195,8 @@ class CaptureScan:
         self.notes: list[str] = []
         self.stopped = False
         self.skip_bytes = 0
+        self.skip_block_type = 0
+        self.skip_block_length = 0
         self.work = np.empty(HEADROOM + self.options.chunk_size, np.uint8)
 
     # ---------------------------------------------------------------- public
@@ -241,10 +243,9 @@ class CaptureScan:
         end = HEADROOM + n
         while True:
             if self.skip_bytes:
-                cut = min(self.skip_bytes, end - start)
-                self.skip_bytes -= cut
-                start += cut
-            pos = self._walk(fmt, pcap, start, end)
+                start = self._skip_big_block(start, end)
+            # while a big block's trailing length is not yet in hand, keep the bytes as tail
+            pos = start if self.skip_bytes else self._walk(fmt, pcap, start, end)
             self._flush_packets()
             if self.stopped:
                 break
@@ -296,7 +297,12 @@ class CaptureScan:
         self.stopped = True
 
     def _finish(self, tail: int) -> None:
-        if tail and not self.stopped and not self.skip_bytes:
+        if self.skip_bytes and not self.stopped:  # a block claimed more bytes than the file has
+            self.st.counters[L.C_SKIP0 + L.SK_TRUNCATED_AT_EOF] += 1
+            self.notes.append(
+                f"the last block runs {self.skip_bytes} bytes past the end of the file"
+            )
+        elif tail and not self.stopped:
             self.st.counters[L.C_SKIP0 + L.SK_TRUNCATED_AT_EOF] += 1
             self.notes.append(f"the last {tail} bytes hold an incomplete record")
         self._flush_flows()
@@ -378,9 +384,11 @@ class CaptureScan:
             if blen < 28 or blen % 4:
                 self._stop(L.SK_BAD_BLOCK, pos, end)
                 return end
-            self.sections += 1
-            self.ifaces = _Interfaces()
-            return self._consume(pos, end, blen)
+            after = self._consume(pos, end, blen)
+            if after is not None:  # counted once the whole header is in hand
+                self.sections += 1
+                self.ifaces = _Interfaces()
+            return after
         blen = self._u32(pos + 4)
         if blen < 12 or blen % 4:
             self._stop(L.SK_BAD_BLOCK, pos, end)
@@ -399,20 +407,51 @@ class CaptureScan:
         return self._consume(pos, end, blen)
 
     def _consume(self, pos: int, end: int, blen: int) -> int | None:
-        """Step over a block; one larger than the buffer is skipped in the following chunks.
+        """Step over a block; None when more bytes are needed to hold it whole.
 
-        A packet block that large holds a packet over the 256 KiB limit: it still counts as a
-        frame (so frame numbers stay those of tshark) and as a skip.
+        A block larger than the kernel takes is stepped over here whether or not it fits the
+        current chunk (the rest is skipped in the following chunks), so the result never
+        depends on chunk boundaries. A packet block that large holds a packet over the 256 KiB
+        limit: it counts as a frame (frame numbers stay tshark's) and as a skip; a custom block
+        counts as a frame, as tshark numbers it.
         """
-        if pos + blen <= end:
-            return pos + blen
         if blen <= MAX_BLOCK_IN_KERNEL:
-            return None
-        if self._u32(pos) in (2, 3, 6):
+            return pos + blen if pos + blen <= end else None
+        btype = self._u32(pos)
+        if pos + blen <= end:
+            if self._u32(pos + blen - 4) != blen:
+                self._stop(L.SK_BAD_BLOCK, pos, end)
+                return end
+            self._count_big_block(btype)
+            return pos + blen
+        # checked and counted once its trailing length is read: a block whose trailing length
+        # differs is corrupt, one cut off by the end of file is no frame
+        self.skip_bytes = pos + blen - end
+        self.skip_block_type = btype
+        self.skip_block_length = blen
+        return end
+
+    def _skip_big_block(self, start: int, end: int) -> int:
+        """Step over more of a block larger than the kernel takes; check its trailing length."""
+        cut = min(self.skip_bytes - 4, end - start)
+        if cut > 0:
+            self.skip_bytes -= cut
+            start += cut
+        if self.skip_bytes == 4 and end - start >= 4:
+            self.skip_bytes = 0
+            if self._u32(start) != self.skip_block_length:
+                self._stop(L.SK_BAD_BLOCK, start, end)
+                return end
+            self._count_big_block(self.skip_block_type)
+            start += 4
+        return start
+
+    def _count_big_block(self, btype: int) -> None:
+        if btype in (2, 3, 6):
             self.st.counters[L.C_FRAMES] += 1
             self.st.counters[L.C_SKIP0 + L.SK_PACKET_TOO_LARGE] += 1
-        self.skip_bytes = pos + blen - end
-        return end
+        elif btype in (0x00000BAD, 0x40000BAD):
+            self.st.counters[L.C_FRAMES] += 1
 
     def _parse_idb(self, pos: int, blen: int) -> None:
         order = ">" if self.big else "<"
@@ -424,7 +463,9 @@ class CaptureScan:
         stop = pos + blen - 4
         while opt + 4 <= stop:
             code, length = struct.unpack(order + "HH", self.work[opt : opt + 4].tobytes())
-            value = self.work[opt + 4 : opt + 4 + length].tobytes()
+            value = self.work[opt + 4 : min(opt + 4 + length, stop)].tobytes()
+            if len(value) < length:
+                break  # an option running past its block: ignore it and the rest
             if code == 0:
                 break
             if code == 9 and length >= 1:

@@ -14,6 +14,9 @@ Analyzers never see the engine's arrays or the observation schemas: the dispatch
 facts onto the ``operations`` and ``identities`` tables, so parser internals cannot leak there.
 Malformed input never raises out of ``parse``: a PDU that cannot be decoded gives a
 :class:`ParseResult` with ``error`` set, which the dispatcher counts in ``coverage``.
+
+A protocol module exposes its analyzer as ``ANALYZER``; a protocol carried over both TCP and
+UDP (DNP3) exposes ``ANALYZERS``, a tuple of its stream and datagram analyzers.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ Direction = Literal["request", "response", "unsolicited"]
 #: Identity attributes analyzers may report (the ``identities.attribute`` vocabulary).
 IDENTITY_ATTRIBUTES = (
     "vendor",  # manufacturer name as announced
+    "vendor_url",  # manufacturer URL as announced (Modbus device identification object 3)
     "vendor_id",  # numeric vendor id (CIP, PROFINET, BACnet) as text
     "device_id",  # numeric device/product id as text
     "product_name",

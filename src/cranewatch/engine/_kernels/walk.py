@@ -272,9 +272,11 @@ def walk(
             step = rd32(buf, pos + 4, big)
             if step < 12 or (step & 3) != 0:
                 return pos, ST_BAD_BLOCK
+            if step > MAX_BLOCK_IN_KERNEL:
+                # handled in Python whether or not it fits this chunk, so results never
+                # depend on where chunk boundaries fall
+                return pos, ST_PYTHON_BLOCK
             if pos + step > end:
-                if step > MAX_BLOCK_IN_KERNEL:
-                    return pos, ST_PYTHON_BLOCK
                 return pos, ST_NEED_DATA
             if rd32(buf, pos + step - 4, big) != step:
                 return pos, ST_BAD_BLOCK
@@ -321,6 +323,8 @@ def walk(
                 ts = counters[C_NOW]  # keep the last timestamp seen
                 lt = if_linktype[0]
             else:  # statistics, name resolution, custom blocks: nothing for the engine
+                if btype == 0x00000BAD or btype == 0x40000BAD:
+                    counters[C_FRAMES] += 1  # tshark numbers custom blocks as frames
                 pos += step
                 continue
             counters[C_FRAMES] -= 1  # counted again below, as for classic pcap
