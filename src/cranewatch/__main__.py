@@ -1,5 +1,5 @@
 """Allow ``python -m cranewatch``."""
 
-from cranewatch.cli import main
+from cranewatch.cli import run
 
-main()
+run()

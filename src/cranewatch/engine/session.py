@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -218,7 +219,7 @@ class CaptureScan:
         return self._result(reader.state, sha256, size, fmt)
 
     def _scan(self, reader: ContentReader) -> tuple[str, PcapHeader | None]:
-        """Read the content into the work buffer chunk by chunk and walk it."""
+        """Read the content into the work buffers chunk by chunk and walk it."""
         chunk = self.options.chunk_size
         work = self.work
         view = work.data  # a writable memoryview of the buffer
@@ -241,22 +242,38 @@ class CaptureScan:
             self.sections = self.interfaces_total = 1
             start += 24
         end = HEADROOM + n
-        while True:
-            if self.skip_bytes:
-                start = self._skip_big_block(start, end)
-            # while a big block's trailing length is not yet in hand, keep the bytes as tail
-            pos = start if self.skip_bytes else self._walk(fmt, pcap, start, end)
-            self._flush_packets()
-            if self.stopped:
-                break
-            # move the unfinished tail in front of the next chunk, then read after it
-            tail = end - pos
-            if tail:
-                work[HEADROOM - tail : HEADROOM] = work[pos:end].copy()
-            got = reader.readinto(view[HEADROOM : HEADROOM + chunk])
-            if not got:
-                break
-            start, end = HEADROOM - tail, HEADROOM + got
+        # double buffering: a thread reads the next chunk into the spare buffer while the
+        # kernels walk this one (the copy from the page cache then costs the walk nothing)
+        buffers = [work, np.empty_like(work)]
+        current = 0
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="cranewatch-read") as ahead:
+            pending = ahead.submit(reader.readinto, buffers[1].data[HEADROOM : HEADROOM + chunk])
+            try:
+                while True:
+                    if self.skip_bytes:
+                        start = self._skip_big_block(start, end)
+                    # while a big block's trailing length is not in hand, keep its bytes as tail
+                    pos = start if self.skip_bytes else self._walk(fmt, pcap, start, end)
+                    self._flush_packets()
+                    if self.stopped:
+                        break
+                    got = pending.result()
+                    # move the unfinished tail in front of the chunk just read, then swap
+                    nxt = buffers[1 - current]
+                    tail = end - pos
+                    if tail:
+                        nxt[HEADROOM - tail : HEADROOM] = buffers[current][pos:end]
+                    if not got:
+                        break
+                    spare = buffers[current].data[HEADROOM : HEADROOM + chunk]
+                    current = 1 - current
+                    self.work = buffers[current]
+                    start, end = HEADROOM - tail, HEADROOM + got
+                    pending = ahead.submit(reader.readinto, spare)
+            finally:
+                pending.cancel()
+                if not pending.cancelled():
+                    pending.exception()  # wait for a read in flight before the file closes
         self._finish(0 if self.stopped else end - pos)
         return fmt, pcap
 
