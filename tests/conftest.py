@@ -37,6 +37,14 @@ def require_tool(name: str) -> str:
     return path
 
 
+def require_module(name: str) -> None:
+    """Skip (fail under CI) when an optional Python package is not installed."""
+    import importlib.util
+
+    if importlib.util.find_spec(name) is None:
+        missing(f"the Python package {name} is not installed (pip install -e '.[test]')")
+
+
 def require_root() -> None:
     if os.geteuid() != 0:
         missing("needs root (network namespaces)")

@@ -253,6 +253,21 @@ class OutputFormat(StrEnum):
     json = "json"
 
 
+def _with_text_timestamps(result: pa.Table) -> pa.Table:
+    """Timestamps as ISO 8601 text with all nine decimals: Python's datetime stops at
+    microseconds, and capture timestamps are nanoseconds."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    for i, field in enumerate(result.schema):
+        if pa.types.is_timestamp(field.type):
+            column = result.column(i)
+            fmt = "%Y-%m-%dT%H:%M:%S" + ("%z" if field.type.tz else "")
+            text = pc.strftime(column.cast(pa.timestamp("ns", field.type.tz)), format=fmt)
+            result = result.set_column(i, field.name, text)
+    return result
+
+
 def _print_table(result: pa.Table, fmt: OutputFormat) -> None:
     if fmt is OutputFormat.csv:
         import json
@@ -275,7 +290,7 @@ def _print_table(result: pa.Table, fmt: OutputFormat) -> None:
         pacsv.write_csv(result, sink)
         sink.flush()
         return
-    rows = result.to_pylist()
+    rows = _with_text_timestamps(result).to_pylist()
     if fmt is OutputFormat.json:
         import json
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-from tests.conftest import TESTS, shared_capture
+from tests.conftest import TESTS, require_module, shared_capture
 
 BENCHMARKS = TESTS.parent / "benchmarks"
 RUN = BENCHMARKS / "run.py"
@@ -52,9 +52,7 @@ def _conversations(tshark: str, capture: Path) -> int:
 
 
 def _load_dpkt_flows() -> ModuleType:
-    pytest.importorskip(
-        "dpkt", reason="dpkt is a bench-only dependency (pip install -e '.[bench]')"
-    )
+    require_module("dpkt")
     spec = importlib.util.spec_from_file_location("dpkt_flows", BENCHMARKS / "dpkt_flows.py")
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
@@ -99,9 +97,7 @@ def _assert_measured(report: dict, tool: str, frames: int) -> None:
 
 
 def test_quick_run_measures_dpkt(smoke_report: dict) -> None:
-    pytest.importorskip(
-        "dpkt", reason="dpkt is a bench-only dependency (pip install -e '.[bench]')"
-    )
+    require_module("dpkt")
     _assert_measured(smoke_report, "dpkt", _frame_count_dpkt(shared_capture(CAPTURE)))
     assert int(_result(smoke_report, "dpkt")["output"]) > 0  # the flow count it printed
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -116,7 +117,8 @@ def test_json_timestamps_and_lists(two_captures: Path) -> None:
     rows = res.json()
     assert [r["link_types"] for r in rows] == [["ethernet"], ["ethernet"]]
     assert [r["skip_reasons"] for r in rows] == [[], []]
-    assert rows[0]["first_ts"].startswith("2023-11-14 22:13:20")
+    # ISO 8601 with all nine decimals: capture timestamps are nanoseconds
+    assert re.fullmatch(r"2023-11-14T22:13:20\.\d{9}\+0000", rows[0]["first_ts"])
 
 
 def test_unknown_format_is_a_usage_error(two_captures: Path) -> None:
