@@ -36,8 +36,9 @@ from tests.protocols.test_s7comm_support import (
     tshark_version,
 )
 
+from cranewatch.protocols import _ber
 from cranewatch.protocols._base import ParseResult, StreamAnalyzer
-from cranewatch.protocols.mms import ANALYZER, _ber, _wire, snake
+from cranewatch.protocols.mms import ANALYZER, _wire, snake
 
 CAPTURE = "mms_handbuilt"
 

@@ -36,8 +36,9 @@ from tests.protocols.test_s7comm_support import (
     zeek_rows,
 )
 
+from cranewatch.protocols import _tpkt as _cotp
 from cranewatch.protocols._base import IDENTITY_ATTRIBUTES, ParseResult, StreamAnalyzer
-from cranewatch.protocols.s7comm import ANALYZER, _cotp, userdata_code
+from cranewatch.protocols.s7comm import ANALYZER, userdata_code
 from cranewatch.protocols.s7comm_plus import ANALYZER as S7PLUS
 
 IDENT = "s7comm_ident_szl_icsnpp.pcap"

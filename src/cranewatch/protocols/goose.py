@@ -26,9 +26,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from cranewatch.protocols import _ber
 from cranewatch.protocols._base import IdentityFact, Operation, ParseResult
-from cranewatch.protocols.mms import _ber
-from cranewatch.protocols.mms._ber import APPLICATION, CONTEXT
+from cranewatch.protocols._ber import APPLICATION, CONTEXT
 
 NAME = "goose"
 ETHERTYPE_GOOSE = 0x88B8

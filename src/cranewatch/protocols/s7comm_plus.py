@@ -29,8 +29,8 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from cranewatch.protocols import _tpkt as _cotp
 from cranewatch.protocols._base import Direction, Operation, ParseResult
-from cranewatch.protocols.s7comm import _cotp
 
 NAME = "s7comm_plus"
 PROTOCOL_ID = 0x72

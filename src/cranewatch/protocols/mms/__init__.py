@@ -31,10 +31,10 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
+from cranewatch.protocols import _tpkt as _cotp
 from cranewatch.protocols._base import Direction, IdentityFact, Operation, ParseResult
 from cranewatch.protocols.mms import _osi, _wire
 from cranewatch.protocols.mms._wire import MmsPdu
-from cranewatch.protocols.s7comm import _cotp
 
 NAME = "mms"
 MAX_PENDING = 1024

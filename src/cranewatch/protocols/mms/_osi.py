@@ -15,8 +15,8 @@ IEC 61850-8-1 (clause 6 and Annex A) runs MMS over the OSI upper layers on ISO-o
 
 from __future__ import annotations
 
-from cranewatch.protocols.mms import _ber
-from cranewatch.protocols.mms._ber import APPLICATION, CONTEXT, UNIVERSAL, Tlv
+from cranewatch.protocols import _ber
+from cranewatch.protocols._ber import APPLICATION, CONTEXT, UNIVERSAL, Tlv
 
 #: session SPDU identifiers (X.225 8.3)
 SPDU_NAMES = {1: "DT", 13: "CN", 14: "AC", 12: "RF", 9: "FN", 10: "DN", 25: "AB", 26: "AA",

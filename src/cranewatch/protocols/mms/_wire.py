@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from cranewatch.protocols.mms import _ber
-from cranewatch.protocols.mms._ber import CONTEXT, UNIVERSAL, Tlv
+from cranewatch.protocols import _ber
+from cranewatch.protocols._ber import CONTEXT, UNIVERSAL, Tlv
 
 #: MMSpdu CHOICE tags (ISO 9506-2)
 CONFIRMED_REQUEST, CONFIRMED_RESPONSE, CONFIRMED_ERROR, UNCONFIRMED = 0, 1, 2, 3

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from cranewatch.protocols import _tpkt as _cotp
 from cranewatch.protocols._base import (
     IDENTITY_ATTRIBUTES,
     Direction,
@@ -35,7 +36,7 @@ from cranewatch.protocols._base import (
     Operation,
     ParseResult,
 )
-from cranewatch.protocols.s7comm import _cotp, _szl, _wire
+from cranewatch.protocols.s7comm import _szl, _wire
 from cranewatch.protocols.s7comm._wire import S7Pdu, Userdata
 
 NAME = "s7comm"
