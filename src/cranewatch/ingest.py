@@ -108,6 +108,15 @@ def _check_readable(result: ScanResult) -> None:
         )
 
 
+def _stored_counts(ws: Workspace, outcome: FileOutcome) -> None:
+    """Packets and skips of a capture ingested before, so ``--strict`` judges it the same."""
+    assert outcome.sha256 is not None
+    row = pq.read_table(
+        ws.capture_dir(outcome.sha256) / "captures.parquet", columns=["packets", "skipped"]
+    ).to_pylist()[0]
+    outcome.packets, outcome.skipped = int(row["packets"]), int(row["skipped"])
+
+
 def ingest_file(
     ws: Workspace,
     path: Path,
@@ -133,6 +142,7 @@ def ingest_file(
         if known:
             cancel_prefetch(abs_path)
             outcome.status, outcome.sha256 = "already", known
+            _stored_counts(ws, outcome)
             return outcome
         with ws.staging() as staged:
             writer = _FlowWriter(staged / "flows.partial.parquet")
@@ -151,6 +161,7 @@ def ingest_file(
             outcome.notes = list(result.notes)
             if ws.has_capture(result.sha256):
                 outcome.status = "already"
+                _stored_counts(ws, outcome)
             else:
                 writer.finish(staged / "flows.parquet", result.sha256)
                 assets = assets_table(result)
