@@ -27,7 +27,9 @@ from cranewatch.capture.reader import (
     sniff_format,
 )
 from cranewatch.engine._kernels import layout as L
-from cranewatch.engine._kernels.tables import expire_flows, expire_frags, rehash
+from cranewatch.engine._kernels.flows import expire_flows
+from cranewatch.engine._kernels.fragments import expire_frags
+from cranewatch.engine._kernels.hashtable import rehash
 from cranewatch.engine._kernels.walk import MAX_BLOCK_IN_KERNEL, walk
 from cranewatch.errors import CaptureError
 

@@ -16,7 +16,10 @@ from __future__ import annotations
 import numpy as np
 
 from cranewatch._jit import kernel
+from cranewatch.engine._kernels.assets import assets_for_layer, assets_via_flow
 from cranewatch.engine._kernels.decode import decode_frame
+from cranewatch.engine._kernels.flows import flow_update
+from cranewatch.engine._kernels.fragments import first_fragment, later_fragment
 from cranewatch.engine._kernels.layout import (
     C_ASSETS,
     C_BYTES,
@@ -70,13 +73,6 @@ from cranewatch.engine._kernels.layout import (
     ST_NEED_FLUSH,
     ST_NEED_GROW,
     ST_PYTHON_BLOCK,
-)
-from cranewatch.engine._kernels.tables import (
-    assets_for_layer,
-    assets_via_flow,
-    first_fragment,
-    flow_update,
-    later_fragment,
 )
 
 MAX_BLOCK_IN_KERNEL = MAX_RECORD + 65536
