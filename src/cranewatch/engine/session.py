@@ -10,7 +10,6 @@ memory depends on the number of concurrently active flows, not on the size of th
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ from cranewatch.engine._kernels.flows import expire_flows
 from cranewatch.engine._kernels.fragments import expire_frags
 from cranewatch.engine._kernels.hashtable import rehash
 from cranewatch.engine._kernels.walk import MAX_BLOCK_IN_KERNEL, walk
+from cranewatch.engine.pcapng import PcapngBlocks
 from cranewatch.errors import CaptureError
 
 HEADROOM = MAX_BLOCK_IN_KERNEL + 4096  # room in front of each chunk for the previous tail
@@ -100,38 +100,6 @@ class ScanResult:
         return sum(self.skips.values())
 
 
-class _Interfaces:
-    """pcapng interfaces of the current section, as the arrays the kernel reads."""
-
-    def __init__(self) -> None:
-        self.linktype: list[int] = []
-        self.mode: list[int] = []
-        self.param: list[int] = []
-        self.offset: list[int] = []
-        self.snaplen: list[int] = []
-        self.arrays = self._arrays()
-
-    def _arrays(self) -> tuple[np.ndarray, ...]:
-        return tuple(
-            np.array(v, dtype=np.int64)
-            for v in (self.linktype, self.mode, self.param, self.offset, self.snaplen)
-        )
-
-    def add(self, linktype: int, snaplen: int, tsresol: int, tsoffset: int) -> None:
-        if tsresol & 0x80:
-            mode, param = 2, min(tsresol & 0x7F, 62)
-        elif tsresol <= 9:
-            mode, param = 0, 10 ** (9 - tsresol)
-        else:
-            mode, param = 1, 10 ** (min(tsresol, 18) - 9)
-        self.linktype.append(linktype)
-        self.mode.append(mode)
-        self.param.append(param)
-        self.offset.append(max(-(2**62), min(tsoffset * 1_000_000_000, 2**62)))  # int64-safe
-        self.snaplen.append(snaplen)
-        self.arrays = self._arrays()
-
-
 class _State:
     """Kernel state arrays, grown on demand."""
 
@@ -191,15 +159,11 @@ class CaptureScan:
         self.st = _State()
         self.idle_ns = int(self.options.idle_timeout_s * 1e9)
         self.link_types: list[int] = []
-        self.sections = 0
+        self.sections = 0  # classic pcap: 1; pcapng: counted by self.pcapng
         self.interfaces_total = 0
-        self.ifaces = _Interfaces()
-        self.big = False
         self.notes: list[str] = []
         self.stopped = False
-        self.skip_bytes = 0
-        self.skip_block_type = 0
-        self.skip_block_length = 0
+        self.pcapng = PcapngBlocks(self.st.counters, self.link_types, self._stop)
         self.work = np.empty(HEADROOM + self.options.chunk_size, np.uint8)
 
     # ---------------------------------------------------------------- public
@@ -252,10 +216,11 @@ class CaptureScan:
             pending = ahead.submit(reader.readinto, buffers[1].data[HEADROOM : HEADROOM + chunk])
             try:
                 while True:
-                    if self.skip_bytes:
-                        start = self._skip_big_block(start, end)
+                    if self.pcapng.skip_bytes:
+                        start = self.pcapng.skip_big_block(self.work, start, end)
                     # while a big block's trailing length is not in hand, keep its bytes as tail
-                    pos = start if self.skip_bytes else self._walk(fmt, pcap, start, end)
+                    skipping = self.pcapng.skip_bytes
+                    pos = start if skipping else self._walk(fmt, pcap, start, end)
                     self._flush_packets()
                     if self.stopped:
                         break
@@ -283,9 +248,9 @@ class CaptureScan:
         st = self.st
         emit = self.packet_sink is not None
         while True:
-            lt, mode, param, offset, snaplen = self.ifaces.arrays
+            lt, mode, param, offset, snaplen = self.pcapng.ifaces.arrays
             pos, status = walk(
-                self.work, pos, end, fmt == "pcapng", self.big if pcap is None else pcap.big_endian,
+                self.work, pos, end, fmt == "pcapng", self.pcapng.big if pcap is None else pcap.big_endian,
                 1000 if pcap is None else pcap.frac_ns, 1 if pcap is None else pcap.linktype,
                 lt, mode, param, offset, snaplen, self.idle_ns, emit, st.limits, st.tuple(),
             )  # fmt: skip
@@ -297,29 +262,29 @@ class CaptureScan:
                 self._flush_flows()
                 self._flush_packets()
             elif status == L.ST_BAD_RECORD:
-                self._stop(L.SK_RECORD_TOO_LARGE, pos, end)
+                self._stop(L.SK_RECORD_TOO_LARGE)
                 return end
             elif status == L.ST_BAD_BLOCK:
-                self._stop(L.SK_BAD_BLOCK, pos, end)
+                self._stop(L.SK_BAD_BLOCK)
                 return end
             elif status == L.ST_PYTHON_BLOCK:
-                new_pos = self._python_block(pos, end)
+                new_pos = self.pcapng.handle(self.work, pos, end)
                 if new_pos is None:
                     return pos
                 pos = new_pos
                 if self.stopped:
                     return end
 
-    def _stop(self, reason: int, pos: int, end: int) -> None:
+    def _stop(self, reason: int) -> None:
         self.st.counters[L.C_SKIP0 + reason] += 1
         self.notes.append(f"stopped reading at a corrupt record: {L.SKIP_REASONS[reason]}")
         self.stopped = True
 
     def _finish(self, tail: int) -> None:
-        if self.skip_bytes and not self.stopped:  # a block claimed more bytes than the file has
+        if self.pcapng.skip_bytes and not self.stopped:  # a block claims more than the file has
             self.st.counters[L.C_SKIP0 + L.SK_TRUNCATED_AT_EOF] += 1
             self.notes.append(
-                f"the last block runs {self.skip_bytes} bytes past the end of the file"
+                f"the last block runs {self.pcapng.skip_bytes} bytes past the end of the file"
             )
         elif tail and not self.stopped:
             self.st.counters[L.C_SKIP0 + L.SK_TRUNCATED_AT_EOF] += 1
@@ -379,124 +344,6 @@ class CaptureScan:
             self.packet_sink(PacketBatch(self.st.pb[:n], self.work))
         self.st.counters[L.C_PKTS] = 0
 
-    # ---------------------------------------------------------------- pcapng headers
-    def _u32(self, pos: int) -> int:
-        return int.from_bytes(self.work[pos : pos + 4].tobytes(), "big" if self.big else "little")
-
-    def _python_block(self, pos: int, end: int) -> int | None:
-        """Parse an SHB or IDB (or skip a block too large for the kernel); None = need data."""
-        if end - pos < 12:
-            return None
-        btype = self._u32(pos)
-        if btype == 0x0A0D0D0A:
-            if end - pos < 16:
-                return None
-            bom = self.work[pos + 8 : pos + 12].tobytes()
-            if bom == b"\x1a\x2b\x3c\x4d":
-                self.big = True
-            elif bom == b"\x4d\x3c\x2b\x1a":
-                self.big = False
-            else:
-                self._stop(L.SK_BAD_BLOCK, pos, end)
-                return end
-            blen = self._u32(pos + 4)
-            if blen < 28 or blen % 4:
-                self._stop(L.SK_BAD_BLOCK, pos, end)
-                return end
-            after = self._consume(pos, end, blen)
-            if after is not None:  # counted once the whole header is in hand
-                self.sections += 1
-                self.ifaces = _Interfaces()
-            return after
-        blen = self._u32(pos + 4)
-        if blen < 12 or blen % 4:
-            self._stop(L.SK_BAD_BLOCK, pos, end)
-            return end
-        if btype == 1:
-            if blen < 20 or blen > MAX_BLOCK_IN_KERNEL:
-                self._stop(L.SK_BAD_BLOCK, pos, end)
-                return end
-            if pos + blen > end:
-                return None
-            if self._u32(pos + blen - 4) != blen:
-                self._stop(L.SK_BAD_BLOCK, pos, end)
-                return end
-            self._parse_idb(pos, blen)
-            return pos + blen
-        return self._consume(pos, end, blen)
-
-    def _consume(self, pos: int, end: int, blen: int) -> int | None:
-        """Step over a block; None when more bytes are needed to hold it whole.
-
-        A block larger than the kernel takes is stepped over here whether or not it fits the
-        current chunk (the rest is skipped in the following chunks), so the result never
-        depends on chunk boundaries. A packet block that large holds a packet over the 256 KiB
-        limit: it counts as a frame (frame numbers stay tshark's) and as a skip; a custom block
-        counts as a frame, as tshark numbers it.
-        """
-        if blen <= MAX_BLOCK_IN_KERNEL:
-            return pos + blen if pos + blen <= end else None
-        btype = self._u32(pos)
-        if pos + blen <= end:
-            if self._u32(pos + blen - 4) != blen:
-                self._stop(L.SK_BAD_BLOCK, pos, end)
-                return end
-            self._count_big_block(btype)
-            return pos + blen
-        # checked and counted once its trailing length is read: a block whose trailing length
-        # differs is corrupt, one cut off by the end of file is no frame
-        self.skip_bytes = pos + blen - end
-        self.skip_block_type = btype
-        self.skip_block_length = blen
-        return end
-
-    def _skip_big_block(self, start: int, end: int) -> int:
-        """Step over more of a block larger than the kernel takes; check its trailing length."""
-        cut = min(self.skip_bytes - 4, end - start)
-        if cut > 0:
-            self.skip_bytes -= cut
-            start += cut
-        if self.skip_bytes == 4 and end - start >= 4:
-            self.skip_bytes = 0
-            if self._u32(start) != self.skip_block_length:
-                self._stop(L.SK_BAD_BLOCK, start, end)
-                return end
-            self._count_big_block(self.skip_block_type)
-            start += 4
-        return start
-
-    def _count_big_block(self, btype: int) -> None:
-        if btype in (2, 3, 6):
-            self.st.counters[L.C_FRAMES] += 1
-            self.st.counters[L.C_SKIP0 + L.SK_PACKET_TOO_LARGE] += 1
-        elif btype in (0x00000BAD, 0x40000BAD):
-            self.st.counters[L.C_FRAMES] += 1
-
-    def _parse_idb(self, pos: int, blen: int) -> None:
-        order = ">" if self.big else "<"
-        linktype, _reserved, snaplen = struct.unpack(
-            order + "HHI", self.work[pos + 8 : pos + 16].tobytes()
-        )
-        tsresol, tsoffset = 6, 0
-        opt = pos + 16
-        stop = pos + blen - 4
-        while opt + 4 <= stop:
-            code, length = struct.unpack(order + "HH", self.work[opt : opt + 4].tobytes())
-            value = self.work[opt + 4 : min(opt + 4 + length, stop)].tobytes()
-            if len(value) < length:
-                break  # an option running past its block: ignore it and the rest
-            if code == 0:
-                break
-            if code == 9 and length >= 1:
-                tsresol = value[0]
-            elif code == 14 and length >= 8:
-                tsoffset = struct.unpack(order + "q", value[:8])[0]
-            opt += 4 + ((length + 3) & ~3)
-        self.ifaces.add(linktype, snaplen, tsresol, tsoffset)
-        self.interfaces_total += 1
-        if linktype not in self.link_types:
-            self.link_types.append(linktype)
-
     # ---------------------------------------------------------------- result
     def _result(self, state: StreamState, sha256: str, size: int, fmt: str) -> ScanResult:
         c = self.st.counters
@@ -515,8 +362,8 @@ class CaptureScan:
             format=fmt,
             compression=state.compression,
             link_types=self.link_types,
-            sections=self.sections,
-            interfaces=self.interfaces_total,
+            sections=self.sections if fmt == "pcap" else self.pcapng.sections,
+            interfaces=self.interfaces_total if fmt == "pcap" else self.pcapng.interfaces_total,
             counters=c.copy(),
             asset_keys=self.st.ak[used].copy(),
             asset_stats=self.st.ast[used].copy(),
