@@ -4,6 +4,7 @@ Each command parses its options, calls one library function and renders the resu
 Heavy modules (numba, pyarrow, duckdb) are imported inside the commands that need them, so
 ``--help`` and small commands start fast. Errors meant for the user are one line on stderr
 (exit status 1); set ``CRANEWATCH_DEBUG=1`` to see tracebacks of unexpected errors.
+It becomes a ``cli/`` package, one module per command group, when the next commands arrive.
 """
 
 from __future__ import annotations
