@@ -9,6 +9,7 @@ over speed and is meant for test-sized captures.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,12 @@ class StreamRun:
     data: bytes
     first_frame: int
     frames: list[int] = field(default_factory=list)  # frames that contributed bytes, in order
+    offsets: list[int] = field(default_factory=list)  # where each of those frames' bytes start
+
+    def frame_at(self, offset: int) -> int:
+        """The frame that carried the byte at ``offset`` of ``data`` (to tie a PDU to a frame)."""
+        i = bisect_right(self.offsets, offset) - 1
+        return self.frames[max(i, 0)]
 
 
 @dataclass
@@ -72,6 +79,7 @@ def _reassemble(segments: list[tuple[int, int, bytes]]) -> tuple[list[StreamRun]
         skip = next_rel - rel
         retrans += skip
         assert current is not None
+        runs[-1].offsets.append(len(current))
         current += payload[skip:]
         runs[-1].frames.append(frame)
         next_rel = end
