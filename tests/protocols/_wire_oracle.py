@@ -2,27 +2,17 @@
 
 Runs an analyzer over a real capture the way the dispatcher will (reassembled TCP streams
 framed with ``pdu_length``, UDP datagrams, layer-2 frames after their Ethernet/VLAN header),
-counts what tshark 4.0 counts for one field of the same capture, stores those counts in
-``tests/baselines/protocols/<capture>.<field>.json`` and reads Zeek's ASCII logs.
-
-Regenerate the tshark baselines like ``btest -U`` and review the diff::
-
-    .venv/bin/python -m tests.protocols._wire_oracle --update      # rewrite them
-    .venv/bin/python -m tests.protocols._wire_oracle --check       # exit 1 if one is stale
-
-(``CRANEWATCH_UPDATE_BASELINES=1 pytest tests/protocols`` does the same from the tests.)
+names the tshark field baselines of these analyzers (counted and stored by
+:mod:`cranewatch.testing.protocols` in ``tests/baselines/protocols/<capture>.<field>.json``)
+and reads Zeek's ASCII logs. Refresh the baselines with
+``python -m cranewatch.testing.protocols --update tests/protocols`` (see docs/testing.md).
 """
 
 from __future__ import annotations
 
-import argparse
 import atexit
 import functools
-import json
-import os
 import shutil
-import subprocess
-import sys
 import tempfile
 from collections import Counter
 from collections.abc import Iterator
@@ -31,13 +21,21 @@ from pathlib import Path
 from typing import Any
 
 from cranewatch.protocols._base import DatagramAnalyzer, ParseResult, StreamAnalyzer
+from cranewatch.testing.protocols import (
+    Baseline,
+    baseline_path,
+    check_baseline,
+    tshark_field_counts,
+)
+from cranewatch.testing.protocols import (
+    load_baseline as _load,
+)
 from cranewatch.testing.streams import FlowTraffic, collect
 
 TESTS = Path(__file__).resolve().parents[1]
 CAPTURES = TESTS / "captures"
 ZEEK = CAPTURES / "zeek-baseline"
 BASELINES = TESTS / "baselines" / "protocols"
-UPDATE = os.environ.get("CRANEWATCH_UPDATE_BASELINES", "") not in ("", "0", "false")
 
 PNIO_FILTER = (
     "(dcerpc.pkt_type == 0 || dcerpc.pkt_type == 2 || dcerpc.pkt_type == 3"
@@ -61,7 +59,7 @@ class FieldBaseline:
 
     @property
     def path(self) -> Path:
-        return BASELINES / f"{Path(self.capture).stem}.{self.field}.json"
+        return baseline_path(BASELINES, self.capture, self.field)
 
 
 def _opcua(capture: str) -> list[FieldBaseline]:
@@ -102,71 +100,20 @@ FIELD_BASELINES: dict[str, list[FieldBaseline]] = {
 
 
 # -- tshark -------------------------------------------------------------------------------
-def tshark_version(tshark: str) -> str:
-    out = subprocess.run([tshark, "--version"], capture_output=True, text=True, check=True).stdout
-    return out.split()[2] if out.startswith("TShark") else out.splitlines()[0]
-
-
-def tshark_field(tshark: str, spec: FieldBaseline, capture: Path | None = None) -> dict[str, Any]:
+def tshark_field(tshark: str, spec: FieldBaseline, capture: Path | None = None) -> Baseline:
     """Occurrences of ``spec.field`` per value, and the frames that hold it."""
-    cmd = [tshark, "-n", "-r", str(capture or CAPTURES / spec.capture)]
-    for rule in spec.decode_as:
-        cmd += ["-d", rule]
-    cmd += ["-Y", spec.display_filter, "-T", "fields", "-e", "frame.number", "-e", spec.field,
-            "-E", "occurrence=a", "-E", "aggregator=;"]  # fmt: skip
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-    counts: Counter[str] = Counter()
-    frames: list[int] = []
-    for line in out.splitlines():
-        frame, _, values = line.partition("\t")
-        found = [v for v in values.split(";") if v]
-        if found:
-            frames.append(int(frame))
-            counts.update(found)
-    return {"counts": dict(sorted(counts.items())), "frames": frames}
+    return tshark_field_counts(capture or CAPTURES / spec.capture, spec.field,
+                               spec.display_filter, decode_as=spec.decode_as, tshark=tshark,
+                               name=spec.capture)  # fmt: skip
 
 
-def render(spec: FieldBaseline, figures: dict[str, Any], version: str) -> str:
-    doc = {"capture": spec.capture, "field": spec.field, "filter": spec.display_filter,
-           "decode_as": list(spec.decode_as), "tshark": version,
-           "counts": figures["counts"], "frames": ranges(figures["frames"])}  # fmt: skip
-    return json.dumps(doc, indent=2, sort_keys=True) + "\n"
-
-
-def ranges(frames: list[int]) -> str:
-    """``[1, 2, 3, 7]`` -> ``"1-3,7"`` (frame lists stay one line in the baselines)."""
-    spans: list[list[int]] = []
-    for frame in sorted(set(frames)):
-        if spans and frame == spans[-1][1] + 1:
-            spans[-1][1] = frame
-        else:
-            spans.append([frame, frame])
-    return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in spans)
-
-
-def frame_set(text: str) -> set[int]:
-    out: set[int] = set()
-    for part in filter(None, text.split(",")):
-        lo, _, hi = part.partition("-")
-        out.update(range(int(lo), int(hi or lo) + 1))
-    return out
-
-
-def load_baseline(spec: FieldBaseline) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(spec.path.read_text())
-    return data
+def load_baseline(spec: FieldBaseline) -> Baseline:
+    return _load(BASELINES, spec.capture, spec.field)
 
 
 def check_live(tshark: str, spec: FieldBaseline) -> None:
     """The stored baseline equals a live tshark run (or is rewritten when updating)."""
-    text = render(spec, tshark_field(tshark, spec), tshark_version(tshark))
-    if UPDATE:
-        spec.path.parent.mkdir(parents=True, exist_ok=True)
-        spec.path.write_text(text)
-    assert spec.path.exists(), (
-        f"{spec.path} is missing: run python -m tests.protocols._wire_oracle --update"
-    )
-    assert json.loads(text) == load_baseline(spec), f"{spec.path} is stale"
+    check_baseline(BASELINES, tshark_field(tshark, spec))
 
 
 # -- running an analyzer over a capture ----------------------------------------------------
@@ -295,7 +242,7 @@ def synth_capture() -> Path:
 
 
 # -- detection and fuzzing over all captures -------------------------------------------
-def baseline(protocol: str, capture: str, field: str) -> dict[str, Any]:
+def baseline(protocol: str, capture: str, field: str) -> Baseline:
     """The stored tshark figures of one field of one capture."""
     (spec,) = (s for s in FIELD_BASELINES[protocol] if s.capture == capture and s.field == field)
     return load_baseline(spec)
@@ -306,7 +253,7 @@ def tshark_frames(protocol: str, capture: str) -> set[int]:
     frames: set[int] = set()
     for spec in FIELD_BASELINES[protocol]:
         if spec.capture == capture:
-            frames |= frame_set(load_baseline(spec)["frames"])
+            frames |= load_baseline(spec).frame_set()
     return frames
 
 
@@ -362,29 +309,3 @@ def zeek_rows(path: Path) -> list[list[str]]:
             continue
         rows.append(line.split("\t"))
     return rows
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--update", action="store_true", help="rewrite the baselines")
-    parser.add_argument("--check", action="store_true", help="exit 1 if a baseline is stale")
-    args = parser.parse_args(argv)
-    tshark = "tshark"
-    version = tshark_version(tshark)
-    stale = []
-    for specs in FIELD_BASELINES.values():
-        for spec in specs:
-            text = render(spec, tshark_field(tshark, spec), version)
-            if spec.path.exists() and spec.path.read_text() == text:
-                continue
-            stale.append(spec.path.name)
-            if args.update:
-                spec.path.parent.mkdir(parents=True, exist_ok=True)
-                spec.path.write_text(text)
-    for name in stale:
-        print(("rewrote " if args.update else "stale ") + name)
-    return 1 if stale and args.check else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

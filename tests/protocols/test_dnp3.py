@@ -11,17 +11,11 @@
   cisagov/icsnpp-dnp3's and Zeek's logs.
 - Detection among every TCP/UDP flow of every capture; hypothesis fuzzing.
 
-Refresh the stored tshark figures with ``.venv/bin/python tests/protocols/test_dnp3.py --update``.
+Refresh the stored tshark figures with ``python -m cranewatch.testing.protocols --update``.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-import subprocess
-import sys
-import tempfile
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,8 +28,15 @@ from hypothesis import strategies as st
 from cranewatch.protocols._base import DatagramAnalyzer, Operation, ParseResult, StreamAnalyzer
 from cranewatch.protocols.dnp3 import ANALYZER, DATAGRAM_ANALYZER
 from cranewatch.protocols.dnp3._wire import crc16
+from cranewatch.testing.protocols import (
+    Baseline,
+    check_baseline,
+    load_baseline,
+    sha256_of,
+    tshark_field_counts,
+    tshark_fields,
+)
 from cranewatch.testing.streams import FlowTraffic, collect
-from cranewatch.testing.tshark import TSHARK_OPTIONS, tshark_version
 
 TESTS = Path(__file__).resolve().parents[1]
 CAPTURES = TESTS / "captures"
@@ -412,59 +413,27 @@ def ops(name: str) -> list[Operation]:
     return [op for r in results(name) for op in r.operations]
 
 
-def _run_tshark(tshark: str, capture: Path, *args: str) -> str:
-    with tempfile.TemporaryDirectory() as conf:
-        env = dict(os.environ, WIRESHARK_CONFIG_DIR=conf, LC_ALL="C.UTF-8", TZ="UTC")
-        cmd = [tshark, *TSHARK_OPTIONS, "-r", str(capture), *args]
-        return subprocess.run(cmd, capture_output=True, text=True, env=env, check=True).stdout
-
-
-def tshark_baseline(tshark: str, capture: Path) -> dict[str, Any]:
+def tshark_baseline(tshark: str, capture: Path) -> Baseline:
     """``dnp3.al.func`` occurrences, plus the frames where tshark's reassembly went wrong:
     a FIN segment that completed no fragment, and a fragment built from conflicting data."""
-    out = _run_tshark(tshark, capture, "-Y", FIELD, "-T", "fields", "-e", "frame.number",
-                      "-e", FIELD, "-E", "occurrence=a", "-E", "aggregator=,")  # fmt: skip
-    counts: Counter[str] = Counter()
-    frames = []
-    for line in out.splitlines():
-        number, values = line.split("\t")
-        frames.append(int(number))
-        counts.update(values.split(","))
-    anomalies = _run_tshark(
-        tshark, capture, "-Y", "(dnp3.tr.fin == 1 && !dnp3.al.func) || dnp3.al.fragment.overlap.conflict",
-        "-T", "fields", "-e", "frame.number", "-e", "dnp3.tr.seq", "-e", FIELD,
-        "-e", "tcp.payload", "-e", "udp.payload",
+    anomalies = tshark_fields(
+        capture, ["frame.number", "dnp3.tr.seq", FIELD, "tcp.payload", "udp.payload"],
+        "(dnp3.tr.fin == 1 && !dnp3.al.func) || dnp3.al.fragment.overlap.conflict", tshark=tshark,
     )  # fmt: skip
     unreassembled, conflicting = [], []
-    for line in anomalies.splitlines():
-        number, seq, func, tcp, udp = line.split("\t")
+    for row in anomalies:
+        number, seq, func, tcp, udp = ([*cell, ""][0] for cell in row)
         if func:
             conflicting.append({"frame": int(number), "function": func, "payload": tcp or udp})
         else:
             unreassembled.append({"frame": int(number), "transport_seq": int(seq)})
-    return {
-        "capture": capture.name,
-        "sha256": hashlib.sha256(capture.read_bytes()).hexdigest(),
-        "tshark": tshark_version(tshark),
-        "field": FIELD,
-        "filter": FIELD,
-        "decode_as": [],
-        "counts": {k: counts[k] for k in sorted(counts, key=int)},
-        "frames": frames,
-        "unreassembled_fin_segments": unreassembled,
-        "conflicting_reassemblies": conflicting,
-    }
+    extra = {"unreassembled_fin_segments": unreassembled, "conflicting_reassemblies": conflicting}
+    return tshark_field_counts(capture, FIELD, tshark=tshark, extra=extra)
 
 
-def baseline_path(name: str) -> Path:
-    return BASELINES / f"{Path(name).stem}.{FIELD}.json"
-
-
-def load_baseline(name: str) -> dict[str, Any]:
-    path = baseline_path(name)
-    assert path.exists(), f"{path} missing: run {__file__} --update"
-    data: dict[str, Any] = json.loads(path.read_text())
-    return data
+def load(name: str) -> dict[str, Any]:
+    stored = load_baseline(BASELINES, name, FIELD)
+    return {"sha256": stored.sha256, "counts": stored.counts, **stored.extra}
 
 
 @pytest.mark.parametrize("name", [TCP_CAPTURE, UDP_CAPTURE])
@@ -477,8 +446,8 @@ def test_capture_counts_equal_stored_tshark_counts(name: str) -> None:
        same addresses ("conflicting data in fragment overlap"); that frame alone, parsed on
        its own, says what it really carries.
     """
-    baseline = load_baseline(name)
-    assert baseline["sha256"] == hashlib.sha256((CAPTURES / name).read_bytes()).hexdigest()
+    baseline = load(name)
+    assert baseline["sha256"] == sha256_of(CAPTURES / name)
     found = results(name)
     assert [r.error for r in found if r.error] == []
     ours = Counter(str(op.code) for r in found for op in r.operations)
@@ -503,7 +472,7 @@ def test_capture_counts_equal_stored_tshark_counts(name: str) -> None:
 @pytest.mark.needs_tshark
 @pytest.mark.parametrize("name", [TCP_CAPTURE, UDP_CAPTURE])
 def test_stored_tshark_baselines_are_current(tshark: str, name: str) -> None:
-    assert tshark_baseline(tshark, CAPTURES / name) == load_baseline(name)
+    check_baseline(BASELINES, tshark_baseline(tshark, CAPTURES / name))
 
 
 # ------------------------------------------------------------------------------ against Zeek
@@ -705,20 +674,3 @@ def test_fuzz_valid_frames_random_application_data(frames: list[bytes]) -> None:
     state: dict[str, Any] = {}
     for frame in frames:
         check(frame, state)
-
-
-# ------------------------------------------------------------------------------ --update
-
-
-def update() -> None:
-    BASELINES.mkdir(parents=True, exist_ok=True)
-    for name in (TCP_CAPTURE, UDP_CAPTURE):
-        data = tshark_baseline("tshark", CAPTURES / name)
-        baseline_path(name).write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-        print(f"wrote {baseline_path(name)}")
-
-
-if __name__ == "__main__":
-    if sys.argv[1:] != ["--update"]:
-        sys.exit(f"usage: {sys.argv[0]} --update")
-    update()

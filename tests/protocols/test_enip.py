@@ -14,11 +14,7 @@
 
 from __future__ import annotations
 
-import json
-import os
 import struct
-import subprocess
-import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import cache
@@ -37,6 +33,7 @@ from cranewatch.protocols._base import (
     StreamAnalyzer,
 )
 from cranewatch.protocols.enip import ANALYZER, ANALYZERS, DATAGRAM_ANALYZER, _cip
+from cranewatch.testing.protocols import check_baseline, load_baseline, tshark_field_counts
 from cranewatch.testing.streams import collect
 
 TESTS = Path(__file__).resolve().parents[1]
@@ -414,23 +411,11 @@ def our_counts(seen: Seen, fld: str) -> dict[str, int]:
 
 def tshark_counts(tshark: str, capture: Path, fld: str) -> dict[str, int]:
     """Occurrences of each value of ``fld`` over the whole capture, as tshark decodes it."""
-    out = subprocess.run(
-        [tshark, "-r", str(capture), "-n", "-T", "fields", "-e", fld, "-E", "occurrence=a",
-         "-E", "aggregator=,"],
-        capture_output=True, text=True, check=True, env={**os.environ, "TZ": "UTC"},
-    ).stdout  # fmt: skip
-    return dict(
-        sorted(Counter(v for line in out.splitlines() for v in line.split(",") if v).items())
-    )
-
-
-def baseline_path(capture: str, fld: str) -> Path:
-    return BASELINES / f"{Path(capture).stem}.{fld}.json"
+    return tshark_field_counts(capture, fld, tshark=tshark).counts
 
 
 def stored(capture: str, fld: str) -> dict[str, int]:
-    counts: dict[str, int] = json.loads(baseline_path(capture, fld).read_text())["counts"]
-    return counts
+    return load_baseline(BASELINES, capture, fld).counts
 
 
 PAIRS = [(c, f) for c, fields in TSHARK_FIELDS.items() for f in fields]
@@ -444,7 +429,8 @@ def test_counts_equal_the_stored_tshark_baseline(capture: str, fld: str) -> None
 @pytest.mark.needs_tshark
 @pytest.mark.parametrize(("capture", "fld"), PAIRS)
 def test_stored_baseline_equals_live_tshark(tshark: str, capture: str, fld: str) -> None:
-    assert tshark_counts(tshark, CAPTURES / capture, fld) == stored(capture, fld)
+    live = tshark_field_counts(CAPTURES / capture, fld, tshark=tshark)
+    check_baseline(BASELINES, live, compare="counts")
 
 
 @pytest.mark.parametrize("capture", list(TSHARK_FIELDS))
@@ -628,29 +614,3 @@ def test_fuzz_mutated_real_pdus(pdu: bytes, flips: list[tuple[int, int]], cut: i
         result = ANALYZER.parse(candidate, True, state)
         ANALYZER.parse(candidate, False, state)
         assert all(isinstance(o, Operation) for o in result.operations)
-
-
-def update_baselines() -> None:
-    """Rewrite tests/baselines/protocols/<capture>.<field>.json from a live tshark (like
-    ``btest -U``); review the diff before committing."""
-    tshark = subprocess.run(["which", "tshark"], capture_output=True, text=True).stdout.strip()
-    if not tshark:
-        sys.exit("tshark is not installed")
-    version = subprocess.run([tshark, "--version"], capture_output=True, text=True).stdout.split(
-        "\n"
-    )[0]
-    BASELINES.mkdir(parents=True, exist_ok=True)
-    for capture, fld in PAIRS:
-        doc = {"capture": capture, "field": fld, "tool": version,
-               "counts": tshark_counts(tshark, CAPTURES / capture, fld)}  # fmt: skip
-        text = json.dumps(doc, indent=2, sort_keys=True) + "\n"
-        target = baseline_path(capture, fld)
-        if not target.exists() or target.read_text() != text:
-            target.write_text(text)
-            print(f"wrote {target.relative_to(TESTS.parent)}")
-
-
-if __name__ == "__main__":
-    if sys.argv[1:] != ["--update"]:
-        sys.exit(f"usage: python {Path(__file__).name} --update")
-    update_baselines()

@@ -23,15 +23,13 @@ from tests.protocols.test_s7comm_support import (
     collected,
     l2_payload,
     load_counts,
-    sha256,
     sweep_captures,
     synth_capture,
-    tshark_values,
-    tshark_version,
 )
 
 from cranewatch.protocols._base import DatagramAnalyzer, ParseResult
 from cranewatch.protocols.goose import ANALYZER, ETHERTYPE_GOOSE, decode
+from cranewatch.testing import sha256_of, tshark_fields, tshark_version
 
 CAPTURE = "goose_handbuilt"
 
@@ -220,10 +218,10 @@ def test_tshark_baseline_is_current(tshark: str, handbuilt: Path) -> None:
     ]
     assert subprocess.run(cmd, capture_output=True, text=True, check=True).stdout == ""
     live: Counter[str] = Counter()
-    for (values,) in tshark_values(tshark, handbuilt, ["goose.appid"], "goose"):
+    for (values,) in tshark_fields(handbuilt, ["goose.appid"], "goose", tshark=tshark):
         live.update(values)
     check_baseline(
-        CAPTURE, "goose.appid", live, sha256=sha256(handbuilt), tshark=tshark_version(tshark)
+        CAPTURE, "goose.appid", live, sha256=sha256_of(handbuilt), tshark=tshark_version(tshark)
     )
 
 

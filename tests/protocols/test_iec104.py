@@ -8,17 +8,11 @@
   baseline for IEC 104 in tests/captures (its origin repository diffs no log for it).
 - Detection among every TCP/UDP flow of every capture; hypothesis fuzzing.
 
-Refresh the stored tshark figures with ``.venv/bin/python tests/protocols/test_iec104.py --update``.
+Refresh the stored tshark figures with ``python -m cranewatch.testing.protocols --update``.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-import subprocess
-import sys
-import tempfile
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,8 +24,13 @@ from hypothesis import strategies as st
 
 from cranewatch.protocols._base import Operation, ParseResult, StreamAnalyzer
 from cranewatch.protocols.iec104 import ANALYZER, TYPES
+from cranewatch.testing.protocols import (
+    check_baseline,
+    load_baseline,
+    sha256_of,
+    tshark_field_counts,
+)
 from cranewatch.testing.streams import FlowTraffic, collect
-from cranewatch.testing.tshark import TSHARK_OPTIONS, tshark_version
 
 TESTS = Path(__file__).resolve().parents[1]
 CAPTURES = TESTS / "captures"
@@ -329,55 +328,20 @@ def our_counts(found: list[ParseResult], field: str) -> dict[str, int]:
     return dict(counts)
 
 
-def tshark_counts(tshark: str, capture: Path, field: str) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory() as conf:
-        env = dict(os.environ, WIRESHARK_CONFIG_DIR=conf, LC_ALL="C.UTF-8", TZ="UTC")
-        args = [tshark, *TSHARK_OPTIONS, "-r", str(capture), "-Y", field, "-T", "fields",
-                "-e", "frame.number", "-e", field, "-E", "occurrence=a", "-E", "aggregator=,"]  # fmt: skip
-        out = subprocess.run(args, capture_output=True, text=True, env=env, check=True).stdout
-    counts: Counter[str] = Counter()
-    frames = []
-    for line in out.splitlines():
-        number, values = line.split("\t")
-        frames.append(int(number))
-        counts.update(values.split(","))
-    return {
-        "capture": capture.name,
-        "sha256": hashlib.sha256(capture.read_bytes()).hexdigest(),
-        "tshark": tshark_version(tshark),
-        "field": field,
-        "filter": field,
-        "decode_as": [],
-        "counts": {k: counts[k] for k in sorted(counts, key=lambda v: int(v, 0))},
-        "frames": frames,
-    }
-
-
-def baseline_path(field: str) -> Path:
-    return BASELINES / f"{Path(CAPTURE).stem}.{field}.json"
-
-
-def load_baseline(field: str) -> dict[str, Any]:
-    path = baseline_path(field)
-    assert path.exists(), f"{path} missing: run {__file__} --update"
-    data: dict[str, Any] = json.loads(path.read_text())
-    return data
-
-
 @pytest.mark.parametrize("field", FIELDS)
 def test_capture_counts_equal_stored_tshark_counts(field: str) -> None:
-    baseline = load_baseline(field)
+    baseline = load_baseline(BASELINES, CAPTURE, field)
     path = CAPTURES / CAPTURE
-    assert baseline["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert baseline.sha256 == sha256_of(path)
     found = results(path)
     assert [r.error for r in found if r.error] == []
-    assert our_counts(found, field) == baseline["counts"]
+    assert our_counts(found, field) == baseline.counts
 
 
 @pytest.mark.needs_tshark
 @pytest.mark.parametrize("field", FIELDS)
 def test_stored_tshark_baselines_are_current(tshark: str, field: str) -> None:
-    assert tshark_counts(tshark, CAPTURES / CAPTURE, field) == load_baseline(field)
+    check_baseline(BASELINES, tshark_field_counts(CAPTURES / CAPTURE, field, tshark=tshark))
 
 
 def test_every_type_of_the_capture_is_named_and_classified() -> None:
@@ -452,20 +416,3 @@ def test_fuzz_random_bytes(data: bytes, client: bool) -> None:
 @given(data=st.one_of(mutated(), asdus()), client=st.booleans())
 def test_fuzz_mutated_and_generated_apdus(data: bytes, client: bool) -> None:
     check(data, client)
-
-
-# ------------------------------------------------------------------------------ --update
-
-
-def update() -> None:
-    BASELINES.mkdir(parents=True, exist_ok=True)
-    for field in FIELDS:
-        data = tshark_counts("tshark", CAPTURES / CAPTURE, field)
-        baseline_path(field).write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-        print(f"wrote {baseline_path(field)}")
-
-
-if __name__ == "__main__":
-    if sys.argv[1:] != ["--update"]:
-        sys.exit(f"usage: {sys.argv[0]} --update")
-    update()

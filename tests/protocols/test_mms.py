@@ -28,17 +28,15 @@ from tests.protocols.test_s7comm_support import (
     leftover,
     load_counts,
     run_flow,
-    sha256,
     stream_pdus,
     sweep_captures,
     synth_capture,
-    tshark_values,
-    tshark_version,
 )
 
 from cranewatch.protocols import _ber
 from cranewatch.protocols._base import ParseResult, StreamAnalyzer
 from cranewatch.protocols.mms import ANALYZER, _wire, snake
+from cranewatch.testing import sha256_of, tshark_fields, tshark_version
 
 CAPTURE = "mms_handbuilt"
 
@@ -446,7 +444,7 @@ def test_tshark_decodes_every_pdu_cleanly(tshark: str, handbuilt: Path) -> None:
         "_ws.malformed || _ws.expert.severity >= warning",
     ]
     assert subprocess.run(cmd, capture_output=True, text=True, check=True).stdout == ""
-    rows = tshark_values(tshark, handbuilt, ["frame.number"], "mms")
+    rows = tshark_fields(handbuilt, ["frame.number"], "mms", tshark=tshark)
     assert len(rows) == len(CONVERSATION)
 
 
@@ -454,9 +452,9 @@ def test_tshark_decodes_every_pdu_cleanly(tshark: str, handbuilt: Path) -> None:
 @pytest.mark.parametrize("key", KEYS)
 def test_tshark_baseline_is_current(tshark: str, handbuilt: Path, key: str) -> None:
     live: Counter[str] = Counter()
-    for (values,) in tshark_values(tshark, handbuilt, [key], key):
+    for (values,) in tshark_fields(handbuilt, [key], key, tshark=tshark):
         live.update(values)
-    check_baseline(CAPTURE, key, live, sha256=sha256(handbuilt), tshark=tshark_version(tshark))
+    check_baseline(CAPTURE, key, live, sha256=sha256_of(handbuilt), tshark=tshark_version(tshark))
 
 
 # ------------------------------------------------------------------------------ detection

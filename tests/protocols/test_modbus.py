@@ -13,17 +13,11 @@ The tshark figures are stored in tests/baselines/protocols/<capture>.<field>.jso
 comparison runs without tshark; the live test checks the stored figures are current. Refresh
 them (like ``btest -U``) with::
 
-    .venv/bin/python tests/protocols/test_modbus.py --update
+    python -m cranewatch.testing.protocols --update tests/protocols/test_modbus.py
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-import subprocess
-import sys
-import tempfile
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -40,8 +34,15 @@ from cranewatch.protocols._base import (
     StreamAnalyzer,
 )
 from cranewatch.protocols.modbus import ANALYZER
+from cranewatch.testing.protocols import (
+    Baseline,
+    check_baseline,
+    load_baseline,
+    sha256_of,
+    tshark_field_counts,
+    tshark_fields,
+)
 from cranewatch.testing.streams import FlowTraffic, collect
-from cranewatch.testing.tshark import TSHARK_OPTIONS, tshark_version
 
 TESTS = Path(__file__).resolve().parents[1]
 CAPTURES = TESTS / "captures"
@@ -370,60 +371,13 @@ def operations(path: Path) -> list[tuple[int, ParseResult]]:
     return [r for flow in modbus_flows(path) for r in run_flow(flow)]
 
 
-def tshark_field_counts(tshark: str, capture: Path, field: str) -> dict[str, Any]:
-    """Occurrences of ``field`` per value in ``capture`` (every occurrence in every frame),
-    and the frames that have it."""
-    with tempfile.TemporaryDirectory() as conf:
-        env = dict(os.environ, WIRESHARK_CONFIG_DIR=conf, LC_ALL="C.UTF-8", TZ="UTC")
-        args = [tshark, *TSHARK_OPTIONS, "-r", str(capture), "-Y", field, "-T", "fields",
-                "-e", "frame.number", "-e", field, "-E", "occurrence=a", "-E", "aggregator=,"]  # fmt: skip
-        out = subprocess.run(args, capture_output=True, text=True, env=env, check=True).stdout
-    counts: Counter[str] = Counter()
-    frames = []
-    for line in out.splitlines():
-        number, values = line.split("\t")
-        frames.append(int(number))
-        counts.update(values.split(","))
-    return {
-        "capture": capture.name,
-        "sha256": hashlib.sha256(capture.read_bytes()).hexdigest(),
-        "tshark": tshark_version(tshark),
-        "field": field,
-        "filter": field,
-        "decode_as": [],
-        "counts": {k: counts[k] for k in sorted(counts, key=lambda v: int(v, 0))},
-        "frames": frames,
-    }
-
-
-def tshark_device_identification(tshark: str, capture: Path) -> dict[str, Any]:
+def tshark_device_identification(tshark: str, capture: Path) -> Baseline:
     """Per frame, the Read Device Identification objects tshark decodes (id -> string)."""
-    with tempfile.TemporaryDirectory() as conf:
-        env = dict(os.environ, WIRESHARK_CONFIG_DIR=conf, LC_ALL="C.UTF-8", TZ="UTC")
-        args = [tshark, *TSHARK_OPTIONS, "-r", str(capture), "-Y", "modbus.object_str_value",
-                "-T", "json", *(a for f in ("frame.number", *IDENTITY_FIELDS) for a in ("-e", f))]  # fmt: skip
-        out = subprocess.run(args, capture_output=True, text=True, env=env, check=True).stdout
-    frames = {}
-    for packet in json.loads(out or "[]"):
-        layers = packet["_source"]["layers"]
-        ids, values = layers.get(IDENTITY_FIELDS[0], []), layers.get(IDENTITY_FIELDS[1], [])
-        frames[layers["frame.number"][0]] = dict(zip(ids, values, strict=True))
-    return {"capture": capture.name, "fields": list(IDENTITY_FIELDS), "frames": frames}
-
-
-def baseline_path(capture: str, field: str) -> Path:
-    return BASELINES / f"{Path(capture).stem}.{field}.json"
-
-
-def load_baseline(capture: str, field: str) -> dict[str, Any]:
-    path = baseline_path(capture, field)
-    assert path.exists(), f"{path} missing: run {__file__} --update"
-    data: dict[str, Any] = json.loads(path.read_text())
-    return data
-
-
-def render(data: dict[str, Any]) -> str:
-    return json.dumps(data, indent=2, sort_keys=True) + "\n"
+    rows = tshark_fields(capture, ["frame.number", *IDENTITY_FIELDS], IDENTITY_FIELDS[1],
+                         tshark=tshark)  # fmt: skip
+    objects = {number: dict(zip(ids, values, strict=True)) for (number,), ids, values in rows}
+    extra = {"fields": list(IDENTITY_FIELDS), "objects": objects}
+    return tshark_field_counts(capture, IDENTITY_FIELDS[1], tshark=tshark, extra=extra)
 
 
 def our_counts(results: list[tuple[int, ParseResult]]) -> dict[str, int]:
@@ -433,18 +387,18 @@ def our_counts(results: list[tuple[int, ParseResult]]) -> dict[str, int]:
 
 def test_capture_counts_equal_stored_tshark_counts() -> None:
     path = CAPTURES / CAPTURE
-    baseline = load_baseline(CAPTURE, FIELD)
-    assert baseline["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    baseline = load_baseline(BASELINES, CAPTURE, FIELD)
+    assert baseline.sha256 == sha256_of(path)
     results = operations(path)
     assert [r.error for _, r in results if r.error] == []
-    assert our_counts(results) == baseline["counts"]
+    assert our_counts(results) == baseline.counts
 
 
 def test_identities_equal_stored_tshark_objects() -> None:
-    baseline = load_baseline(CAPTURE, "modbus.object_str_value")
+    baseline = load_baseline(BASELINES, CAPTURE, "modbus.object_str_value").extra
     expected = Counter(
         (oid, value)
-        for objects in baseline["frames"].values()
+        for objects in baseline["objects"].values()
         for oid, value in objects.items()
         if oid in ("0", "1", "2", "4", "5", "6")  # 3 is VendorUrl: no identity attribute
     )
@@ -461,10 +415,8 @@ def test_identities_equal_stored_tshark_objects() -> None:
 @pytest.mark.needs_tshark
 def test_stored_tshark_baselines_are_current(tshark: str) -> None:
     path = CAPTURES / CAPTURE
-    assert tshark_field_counts(tshark, path, FIELD) == load_baseline(CAPTURE, FIELD)
-    assert tshark_device_identification(tshark, path) == load_baseline(
-        CAPTURE, "modbus.object_str_value"
-    )
+    check_baseline(BASELINES, tshark_field_counts(path, FIELD, tshark=tshark))
+    check_baseline(BASELINES, tshark_device_identification(tshark, path))
 
 
 @pytest.fixture(scope="module")
@@ -489,7 +441,7 @@ def test_synth_capture_parses_every_adu_without_error(synth_capture: Path) -> No
 
 @pytest.mark.needs_tshark
 def test_synth_capture_counts_equal_tshark(tshark: str, synth_capture: Path) -> None:
-    expected = tshark_field_counts(tshark, synth_capture, FIELD)["counts"]
+    expected = tshark_field_counts(synth_capture, FIELD, tshark=tshark).counts
     assert our_counts(operations(synth_capture)) == expected
 
 
@@ -691,24 +643,3 @@ def test_fuzz_random_bytes(data: bytes, client: bool, offset: int) -> None:
 @given(data=mutated(), client=st.booleans())
 def test_fuzz_mutated_adus(data: bytes, client: bool) -> None:
     check_never_raises(data, client, 0)
-
-
-# ------------------------------------------------------------------------------ --update
-
-
-def update() -> None:
-    """Rewrite this module's tshark baselines from a live tshark (review the diff)."""
-    BASELINES.mkdir(parents=True, exist_ok=True)
-    path = CAPTURES / CAPTURE
-    for field, data in (
-        (FIELD, tshark_field_counts("tshark", path, FIELD)),
-        ("modbus.object_str_value", tshark_device_identification("tshark", path)),
-    ):
-        baseline_path(CAPTURE, field).write_text(render(data))
-        print(f"wrote {baseline_path(CAPTURE, field)}")
-
-
-if __name__ == "__main__":
-    if sys.argv[1:] != ["--update"]:
-        sys.exit(f"usage: {sys.argv[0]} --update")
-    update()

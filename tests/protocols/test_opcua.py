@@ -345,10 +345,10 @@ def test_capture_counts_equal_tshark(capture: tuple[str, list[O.Unit]]) -> None:
     transport, service = (s for s in O.FIELD_BASELINES["opcua"] if s.capture == name)
     extra = BEYOND_TSHARK.get(name, Counter())
     ours = O.op_counts(units, lambda u, op: op.detail["message_type"])
-    assert ours == Counter(O.load_baseline(transport)["counts"]) + Counter(
+    assert ours == Counter(O.load_baseline(transport).counts) + Counter(
         {k: v for k, v in extra.items() if not k.isdigit()})  # fmt: skip
     ours = O.op_counts(units, lambda u, op: _service_code(op))
-    assert ours == Counter(O.load_baseline(service)["counts"]) + Counter(
+    assert ours == Counter(O.load_baseline(service).counts) + Counter(
         {k: v for k, v in extra.items() if k.isdigit()})  # fmt: skip
     errors = Counter(u.result.error for u in units if u.result.error)
     assert errors == (Counter({"encrypted": 11}) if "encrypted" in name else Counter())
@@ -480,10 +480,8 @@ def test_synthetic_crane_capture_counts_equal_tshark(tshark: str) -> None:
     path = O.synth_capture()
     units = O.run_stream(ANALYZER, path)
     transport, service = (O.tshark_field(tshark, s, path) for s in O._opcua("synth"))
-    assert O.op_counts(units, lambda u, op: op.detail["message_type"]) == Counter(
-        transport["counts"]
-    )
-    assert O.op_counts(units, lambda u, op: _service_code(op)) == Counter(service["counts"])
+    assert O.op_counts(units, lambda u, op: op.detail["message_type"]) == Counter(transport.counts)
+    assert O.op_counts(units, lambda u, op: _service_code(op)) == Counter(service.counts)
 
 
 # -- fuzzing ---------------------------------------------------------------------------------

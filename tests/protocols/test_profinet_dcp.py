@@ -177,11 +177,9 @@ def _service_type(op) -> str:
 def test_capture_counts_equal_tshark(units: list[O.Unit]) -> None:
     assert units and all(u.result.error is None for u in units)
     by_id, by_type = O.FIELD_BASELINES["profinet_dcp"]
-    assert O.op_counts(units, lambda u, op: str(op.code)) == Counter(
-        O.load_baseline(by_id)["counts"]
-    )
+    assert O.op_counts(units, lambda u, op: str(op.code)) == Counter(O.load_baseline(by_id).counts)
     assert O.op_counts(units, lambda u, op: _service_type(op)) == Counter(
-        O.load_baseline(by_type)["counts"]
+        O.load_baseline(by_type).counts
     )
     assert {u.first_frame for u in units if u.result.operations} == O.tshark_frames(
         "profinet_dcp", O.DCP_CAPTURE
@@ -215,8 +213,8 @@ def test_synthetic_crane_capture_counts_equal_tshark(tshark: str) -> None:
     by_id, by_type = (
         O.tshark_field(tshark, spec, path) for spec in O.FIELD_BASELINES["profinet_dcp"]
     )
-    assert O.op_counts(units, lambda u, op: str(op.code)) == Counter(by_id["counts"])
-    assert O.op_counts(units, lambda u, op: _service_type(op)) == Counter(by_type["counts"])
+    assert O.op_counts(units, lambda u, op: str(op.code)) == Counter(by_id.counts)
+    assert O.op_counts(units, lambda u, op: _service_type(op)) == Counter(by_type.counts)
 
 
 # -- fuzzing ---------------------------------------------------------------------------------

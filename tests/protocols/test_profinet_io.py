@@ -227,9 +227,9 @@ def test_capture_counts_equal_tshark(capture: tuple[str, list[O.Unit]]) -> None:
     name, units = capture
     assert all(u.result.error is None for u in units)
     by_opnum = O.op_counts(units, lambda u, op: str(op.code))
-    assert by_opnum == Counter(O.baseline("profinet_io", name, "dcerpc.opnum")["counts"])
+    assert by_opnum == Counter(O.baseline("profinet_io", name, "dcerpc.opnum").counts)
     by_type = O.op_counts(units, lambda u, op: PTYPES[op.detail["ptype"]])
-    assert by_type == Counter(O.baseline("profinet_io", name, "dcerpc.pkt_type")["counts"])
+    assert by_type == Counter(O.baseline("profinet_io", name, "dcerpc.pkt_type").counts)
     for u in units:
         assert all(i.attribute in IDENTITY_ATTRIBUTES for i in u.result.identities)
 
@@ -249,7 +249,7 @@ def test_record_indexes_equal_tshark(capture: tuple[str, list[O.Unit]]) -> None:
             if "index" in op.detail:
                 for index in (op.detail["index"], *op.detail.get("records", ())):
                     ours[f"0x{index:04x}"] += 1
-    tshark = Counter(O.baseline("profinet_io", name, "pn_io.index")["counts"])
+    tshark = Counter(O.baseline("profinet_io", name, "pn_io.index").counts)
     assert ours + INDEXES_BEYOND_FIRST_FRAGMENT.get(name, Counter()) == tshark
 
 

@@ -27,12 +27,9 @@ from tests.protocols.test_s7comm_support import (
     leftover,
     load_counts,
     run_flow,
-    sha256,
     stream_pdus,
     sweep_captures,
     synth_capture,
-    tshark_values,
-    tshark_version,
     zeek_rows,
 )
 
@@ -40,6 +37,7 @@ from cranewatch.protocols import _tpkt as _cotp
 from cranewatch.protocols._base import IDENTITY_ATTRIBUTES, ParseResult, StreamAnalyzer
 from cranewatch.protocols.s7comm import ANALYZER, userdata_code
 from cranewatch.protocols.s7comm_plus import ANALYZER as S7PLUS
+from cranewatch.testing import sha256_of, tshark_fields, tshark_version
 
 IDENT = "s7comm_ident_szl_icsnpp.pcap"
 SNAP7 = "s7comm_snap7_client_icsnpp.pcap"
@@ -392,10 +390,10 @@ COUNTERS = {
 def tshark_counts(tshark: str, path: Any, key: str) -> Counter[str]:
     counts: Counter[str] = Counter()
     if key == "s7comm.param.func":
-        for (funcs,) in tshark_values(tshark, path, ["s7comm.param.func"], "s7comm"):
+        for (funcs,) in tshark_fields(path, ["s7comm.param.func"], "s7comm", tshark=tshark):
             counts.update(hex_key(v) for v in funcs)
     elif key == "cotp.type":
-        for (types,) in tshark_values(tshark, path, ["cotp.type"], "cotp"):
+        for (types,) in tshark_fields(path, ["cotp.type"], "cotp", tshark=tshark):
             counts.update(hex_key(v) for v in types)
     else:
         fields = [
@@ -403,7 +401,9 @@ def tshark_counts(tshark: str, path: Any, key: str) -> Counter[str]:
             "s7comm.param.userdata.funcgroup",
             "s7comm.param.userdata.subfunc",
         ]
-        for types, groups, subs in tshark_values(tshark, path, fields, "s7comm.header.rosctr == 7"):
+        for types, groups, subs in tshark_fields(
+            path, fields, "s7comm.header.rosctr == 7", tshark=tshark
+        ):
             counts.update(f"{t}/{g}/{s}" for t, g, s in zip(types, groups, subs, strict=True))
     return counts
 
@@ -420,7 +420,7 @@ def test_operation_counts_equal_tshark_baseline(name: str, key: str) -> None:
 def test_tshark_baseline_is_current(tshark: str, name: str, key: str) -> None:
     path = synth_capture() if name == SYNTH_NAME else CAPTURES / name
     live = tshark_counts(tshark, path, key)
-    check_baseline(name, key, live, sha256=sha256(path), tshark=tshark_version(tshark))
+    check_baseline(name, key, live, sha256=sha256_of(path), tshark=tshark_version(tshark))
 
 
 def test_every_pdu_parses_without_error() -> None:

@@ -4,16 +4,9 @@
   ``pdu_length`` and returns the PDUs in capture order, as the dispatcher will hand them over;
 - :func:`run_flow` parses them with one per-flow state;
 - :func:`l2_payload` strips the Ethernet and VLAN headers of a layer-2 frame;
-- :func:`tshark_values` runs tshark on a capture and returns every occurrence of some fields;
 - :func:`check_baseline` compares counts with ``tests/baselines/protocols/<capture>.<key>.json``
-  or, with ``CRANEWATCH_UPDATE_BASELINES=1`` in the environment, rewrites the file (the
-  ``btest -U`` of these tests). Regenerate all baselines of these analyzers with::
-
-      CRANEWATCH_UPDATE_BASELINES=1 .venv/bin/pytest tests/protocols/test_s7comm.py \\
-          tests/protocols/test_s7comm_plus.py tests/protocols/test_mms.py \\
-          tests/protocols/test_goose.py -k tshark
-
-  and review the diff. The module is named ``test_s7comm_*`` only to stay inside the files of
+  through :mod:`cranewatch.testing.protocols` (refresh with
+  ``python -m cranewatch.testing.protocols --update tests/protocols``). The module is named ``test_s7comm_*`` only to stay inside the files of
   these analyzers; it belongs in ``cranewatch.testing`` once the dispatcher lands.
 """
 
@@ -21,12 +14,8 @@ from __future__ import annotations
 
 import atexit
 import functools
-import hashlib
-import json
-import os
 import shutil
 import struct
-import subprocess
 import tempfile
 from collections import Counter
 from dataclasses import dataclass
@@ -34,13 +23,14 @@ from pathlib import Path
 from typing import Any
 
 from cranewatch.protocols._base import ParseResult, StreamAnalyzer
+from cranewatch.testing.protocols import Baseline, load_baseline
+from cranewatch.testing.protocols import check_baseline as check
 from cranewatch.testing.streams import FlowTraffic, collect
 
 TESTS = Path(__file__).resolve().parents[1]
 CAPTURES = TESTS / "captures"
 BASELINES = TESTS / "baselines" / "protocols"
 ZEEK = CAPTURES / "zeek-baseline"
-UPDATE = os.environ.get("CRANEWATCH_UPDATE_BASELINES", "") not in ("", "0", "false")
 
 
 @dataclass(frozen=True)
@@ -119,54 +109,34 @@ def l2_payload(frame: bytes) -> tuple[int, bytes]:
     return ethertype, frame[pos + 2 :]
 
 
-def tshark_values(
-    tshark: str, capture: Path, fields: list[str], display_filter: str
-) -> list[list[list[str]]]:
-    """Per matching frame, per field, the list of occurrences (tshark's comma-separated values)."""
-    cmd = [tshark, "-n", "-r", str(capture), "-Y", display_filter, "-T", "fields",
-           "-E", "occurrence=a", "-E", "aggregator=,"]  # fmt: skip
-    for name in fields:
-        cmd += ["-e", name]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=120).stdout
-    rows = []
-    for line in out.splitlines():
-        cells = line.split("\t")
-        rows.append([c.split(",") if c else [] for c in cells])
-    return rows
-
-
 def hex_key(value: str | int, width: int = 2) -> str:
     return f"0x{int(value, 0) if isinstance(value, str) else value:0{width}x}"
 
 
-def baseline_path(capture: str, key: str) -> Path:
-    return BASELINES / f"{capture}.{key}.json"
+#: the display filter each baseline's counts come from (see the ``tshark`` tests)
+FILTERS = {
+    "cotp.type": "cotp",
+    "s7comm.param.func": "s7comm",
+    "s7comm.param.userdata.type-funcgroup-subfunc": "s7comm.header.rosctr == 7",
+    "goose.appid": "goose",
+}
 
 
 def load_counts(capture: str, key: str) -> dict[str, int]:
-    capture = capture.rsplit(".", 1)[0] if capture.endswith((".pcap", ".pcapng")) else capture
-    path = baseline_path(capture, key)
-    assert path.exists(), (
-        f"{path} is missing: run the tshark tests with CRANEWATCH_UPDATE_BASELINES=1"
-    )
-    return dict(json.loads(path.read_text())["counts"])
+    return load_baseline(BASELINES, capture, key).counts
 
 
 def check_baseline(
-    capture: str, key: str, live: Counter[str] | dict[str, int], **meta: Any
+    capture: str, key: str, live: Counter[str] | dict[str, int], *, sha256: str, tshark: str
 ) -> None:
     """Live tshark counts must equal the stored baseline; rewrite it under UPDATE."""
-    capture = capture.rsplit(".", 1)[0] if capture.endswith((".pcap", ".pcapng")) else capture
-    path = baseline_path(capture, key)
-    record = {"capture": capture, "key": key, **meta, "counts": dict(sorted(live.items()))}
-    text = json.dumps(record, indent=2, sort_keys=True) + "\n"
-    if UPDATE:
-        BASELINES.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-        return
-    assert path.exists(), f"{path} is missing: rerun with CRANEWATCH_UPDATE_BASELINES=1"
-    stored = json.loads(path.read_text())
-    assert stored["counts"] == record["counts"], f"tshark disagrees with {path.name}"
+    record = Baseline(capture=_stem(capture), field=key, counts=dict(live),
+                      filter=FILTERS.get(key, key), tshark=tshark, sha256=sha256)  # fmt: skip
+    check(BASELINES, record, compare="counts")
+
+
+def _stem(capture: str) -> str:
+    return capture.rsplit(".", 1)[0] if capture.endswith((".pcap", ".pcapng")) else capture
 
 
 def zeek_rows(path: Path) -> list[dict[str, str]]:
@@ -218,13 +188,3 @@ def synth_capture() -> Path:
 def collected(path: Path) -> dict[int, FlowTraffic]:
     """``collect`` once per capture and session (the analyzer tests share the captures)."""
     return collect(path)
-
-
-@functools.cache
-def tshark_version(tshark: str) -> str:
-    out = subprocess.run([tshark, "-v"], capture_output=True, text=True, check=True).stdout
-    return out.split()[2] if out.startswith("TShark") else out.splitlines()[0]
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
