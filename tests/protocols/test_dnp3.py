@@ -35,8 +35,9 @@ from cranewatch.testing.protocols import (
     sha256_of,
     tshark_field_counts,
     tshark_fields,
+    zeek_log,
 )
-from cranewatch.testing.streams import FlowTraffic, collect
+from cranewatch.testing.streams import FlowTraffic, collect, first_bytes
 
 TESTS = Path(__file__).resolve().parents[1]
 CAPTURES = TESTS / "captures"
@@ -380,18 +381,6 @@ def run_flow(flow: FlowTraffic) -> Iterator[ParseResult]:
                 off += n
 
 
-def first_bytes(flow: FlowTraffic, limit: int = 512) -> tuple[bytes, bytes]:
-    out = [b"", b""]
-    if flow.proto == 6:
-        for direction in (0, 1):
-            if flow.runs[direction]:
-                out[direction] = flow.runs[direction][0].data[:limit]
-    else:
-        for _, direction, payload in flow.datagrams:
-            out[direction] = out[direction] or payload[:limit]
-    return out[0], out[1]
-
-
 def confidence(flow: FlowTraffic) -> float:
     client, server = first_bytes(flow)
     if flow.proto == 17:
@@ -478,12 +467,6 @@ def test_stored_tshark_baselines_are_current(tshark: str, name: str) -> None:
 # ------------------------------------------------------------------------------ against Zeek
 
 
-def zeek_rows(path: Path) -> list[dict[str, str]]:
-    lines = path.read_text().splitlines()[1:]
-    fields = next(ln.split("\t")[1:] for ln in lines if ln.startswith("#fields"))
-    return [dict(zip(fields, ln.split("\t"), strict=True)) for ln in lines if ln and ln[0] != "#"]
-
-
 ZEEK_OBJECTS = {  # ICSNPP's object names for the group/variations of the capture
     (60, 1): "Class 0 Data", (60, 2): "Class 1 Data", (60, 3): "Class 2 Data",
     (60, 4): "Class 3 Data", (1, 2): "Binary Input With Status", (10, 2): "Binary Output Status",
@@ -494,7 +477,7 @@ ZEEK_OBJECTS = {  # ICSNPP's object names for the group/variations of the captur
 def test_replies_and_iin_equal_icsnpp_dnp3_log() -> None:
     zeek = Counter(
         (r["fc_reply"], int(r["iin"]))
-        for r in zeek_rows(ZEEK / "dnp3_tcp_icsnpp_example" / "dnp3.log")
+        for r in zeek_log(ZEEK / "dnp3_tcp_icsnpp_example" / "dnp3.log")
     )
     ours = Counter(
         (op.name.upper(), (op.detail or {})["iin"])
@@ -508,7 +491,7 @@ def test_crobs_equal_icsnpp_dnp3_control_log() -> None:
     def title(text: str) -> str:
         return text.replace("_", " ").title()
 
-    rows = zeek_rows(ZEEK / "dnp3_tcp_icsnpp_example" / "dnp3_control.log")
+    rows = zeek_log(ZEEK / "dnp3_tcp_icsnpp_example" / "dnp3_control.log")
     zeek = Counter(
         (r["is_orig"], r["function_code"], int(r["index_number"]), r["trip_control_code"],
          r["operation_type"], r["clear_bit"], int(r["execute_count"]), int(r["on_time"]),
@@ -529,7 +512,7 @@ def test_crobs_equal_icsnpp_dnp3_control_log() -> None:
 def test_object_headers_equal_icsnpp_dnp3_objects_log() -> None:
     """ICSNPP logs the object headers of READ requests and of RESPONSE fragments, except
     CROBs (in dnp3_control.log) and except unsolicited responses."""
-    rows = zeek_rows(ZEEK / "dnp3_tcp_icsnpp_example" / "dnp3_objects.log")
+    rows = zeek_log(ZEEK / "dnp3_tcp_icsnpp_example" / "dnp3_objects.log")
     zeek = Counter(
         (
             r["is_orig"],
@@ -576,8 +559,8 @@ def test_udp_headers_equal_zeek_dnp3_events() -> None:
                                 "65535" if none else str(obj["stop"])))  # fmt: skip
     assert our_app == zeek_app and len(zeek_app) == 3
     assert our_objects == zeek_objects and len(zeek_objects) == 9
-    zeek_log = zeek_rows(ZEEK / "dnp3_udp_read_zeek" / "dnp3.log")
-    assert Counter((r["fc_reply"], int(r["iin"])) for r in zeek_log) == Counter(
+    log_rows = zeek_log(ZEEK / "dnp3_udp_read_zeek" / "dnp3.log")
+    assert Counter((r["fc_reply"], int(r["iin"])) for r in log_rows) == Counter(
         (op.name.upper(), (op.detail or {})["iin"]) for op in ops(UDP_CAPTURE) if op.code == 129
     )
 

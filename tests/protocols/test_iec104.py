@@ -30,7 +30,7 @@ from cranewatch.testing.protocols import (
     sha256_of,
     tshark_field_counts,
 )
-from cranewatch.testing.streams import FlowTraffic, collect
+from cranewatch.testing.streams import FlowTraffic, collect, first_bytes
 
 TESTS = Path(__file__).resolve().parents[1]
 CAPTURES = TESTS / "captures"
@@ -293,18 +293,6 @@ def run_flow(flow: FlowTraffic) -> Iterator[ParseResult]:
                 assert n > 0 and off + n <= len(run.data), f"flow {flow.flow_id}: framing at {off}"
                 yield ANALYZER.parse(run.data[off : off + n], direction == 0, state)
                 off += n
-
-
-def first_bytes(flow: FlowTraffic, limit: int = 512) -> tuple[bytes, bytes]:
-    out = [b"", b""]
-    if flow.proto == 6:
-        for direction in (0, 1):
-            if flow.runs[direction]:
-                out[direction] = flow.runs[direction][0].data[:limit]
-    else:
-        for _, direction, payload in flow.datagrams:
-            out[direction] = out[direction] or payload[:limit]
-    return out[0], out[1]
 
 
 def results(path: Path) -> list[ParseResult]:

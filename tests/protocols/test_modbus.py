@@ -41,8 +41,9 @@ from cranewatch.testing.protocols import (
     sha256_of,
     tshark_field_counts,
     tshark_fields,
+    zeek_log,
 )
-from cranewatch.testing.streams import FlowTraffic, collect
+from cranewatch.testing.streams import FlowTraffic, collect, first_bytes
 
 TESTS = Path(__file__).resolve().parents[1]
 CAPTURES = TESTS / "captures"
@@ -346,19 +347,6 @@ def run_flow(flow: FlowTraffic) -> Iterator[tuple[int, ParseResult]]:
                 off += n
 
 
-def first_bytes(flow: FlowTraffic, limit: int = 512) -> tuple[bytes, bytes]:
-    """What detect() sees: the first bytes of each direction (TCP) or first datagrams (UDP)."""
-    out = [b"", b""]
-    if flow.proto == 6:
-        for direction in (0, 1):
-            if flow.runs[direction]:
-                out[direction] = flow.runs[direction][0].data[:limit]
-    else:
-        for _, direction, payload in flow.datagrams:
-            out[direction] = out[direction] or payload[:limit]
-    return out[0], out[1]
-
-
 def modbus_flows(path: Path) -> list[FlowTraffic]:
     return [
         f
@@ -448,23 +436,21 @@ def test_synth_capture_counts_equal_tshark(tshark: str, synth_capture: Path) -> 
 # ------------------------------------------------------------------------------ against ICSNPP
 
 
-def zeek_log(name: str) -> list[dict[str, str]]:
-    """Rows of a Zeek TSV log (first line: btest header; ``#fields`` names the columns)."""
-    lines = (ZEEK / name).read_text().splitlines()[1:]
-    fields = next((ln.split("\t")[1:] for ln in lines if ln.startswith("#fields")), None)
-    rows = [ln.split("\t") for ln in lines if ln and not ln.startswith("#")]
-    if fields is None:  # modbus.log was filtered down to these columns by the origin test
-        fields = [
-            "ts",
-            "uid",
-            "id.orig_h",
-            "id.orig_p",
-            "id.resp_h",
-            "id.resp_p",
-            "func",
-            "exception",
-        ]
-    return [dict(zip(fields, row, strict=True)) for row in rows]
+# modbus.log was filtered down to these columns by the origin test (no #fields line left)
+MODBUS_LOG_FIELDS = (
+    "ts",
+    "uid",
+    "id.orig_h",
+    "id.orig_p",
+    "id.resp_h",
+    "id.resp_p",
+    "func",
+    "exception",
+)
+
+
+def zeek_rows(name: str) -> list[dict[str, str]]:
+    return zeek_log(ZEEK / name, MODBUS_LOG_FIELDS)
 
 
 # Names ICSNPP spells differently from the 2012 specification's (docs/validation.md).
@@ -498,7 +484,7 @@ def paired() -> Pairs:
 
 
 def test_responses_equal_icsnpp_modbus_log() -> None:
-    zeek = Counter((r["func"], r["exception"]) for r in zeek_log("modbus.log"))
+    zeek = Counter((r["func"], r["exception"]) for r in zeek_rows("modbus.log"))
     ours = Counter(
         (zeek_name(op), exception_name(op))
         for _, r in operations(CAPTURES / CAPTURE)
@@ -521,7 +507,7 @@ def test_requests_equal_icsnpp_modbus_detailed_log() -> None:
     transaction, as cisagov/icsnpp-modbus logs them (columns it leaves empty are skipped)."""
     pairs = paired()
     checked = Counter()
-    for row in zeek_log("modbus_detailed.log"):
+    for row in zeek_rows("modbus_detailed.log"):
         request, response = pairs[(int(row["id.orig_p"]), int(row["tid"]))]
         assert request is not None and response is not None, row
         assert request.detail is not None and response.detail is not None
@@ -561,13 +547,13 @@ def test_requests_equal_icsnpp_modbus_detailed_log() -> None:
 
 def test_mask_write_and_read_write_registers_equal_icsnpp_logs() -> None:
     pairs = paired()
-    for row in zeek_log("modbus_mask_write_register.log"):
+    for row in zeek_rows("modbus_mask_write_register.log"):
         request, response = pairs[(int(row["id.orig_p"]), int(row["tid"]))]
         op = request if row["request_response"] == "REQUEST" else response
         assert op is not None and op.detail is not None
         assert (op.detail["address"], op.detail["and_mask"], op.detail["or_mask"]) == (
             int(row["address"]), int(row["and_mask"]), int(row["or_mask"]))  # fmt: skip
-    for row in zeek_log("modbus_read_write_multiple_registers.log"):
+    for row in zeek_rows("modbus_read_write_multiple_registers.log"):
         request, response = pairs[(int(row["id.orig_p"]), int(row["tid"]))]
         assert request is not None and response is not None
         if row["request_response"] == "REQUEST":

@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from cranewatch.protocols._base import ParseResult, StreamAnalyzer
-from cranewatch.testing.protocols import Baseline, load_baseline
+from cranewatch.testing import streams
+from cranewatch.testing.protocols import Baseline, load_baseline, zeek_log
 from cranewatch.testing.protocols import check_baseline as check
 from cranewatch.testing.streams import FlowTraffic, collect
 
@@ -139,18 +140,6 @@ def _stem(capture: str) -> str:
     return capture.rsplit(".", 1)[0] if capture.endswith((".pcap", ".pcapng")) else capture
 
 
-def zeek_rows(path: Path) -> list[dict[str, str]]:
-    """Rows of a Zeek TSV log (the btest header line and # lines skipped)."""
-    fields: list[str] = []
-    rows = []
-    for line in path.read_text().splitlines():
-        if line.startswith("#fields"):
-            fields = line.split("\t")[1:]
-        elif line and not line.startswith("#"):
-            rows.append(dict(zip(fields, line.split("\t"), strict=False)))
-    return rows
-
-
 @functools.cache
 def sweep_captures() -> tuple[tuple[str, FlowTraffic], ...]:
     """Every flow of every capture in tests/captures, for detection sweeps."""
@@ -159,13 +148,6 @@ def sweep_captures() -> tuple[tuple[str, FlowTraffic], ...]:
         if path.suffix in (".pcap", ".pcapng"):
             out += [(path.name, flow) for flow in collected(path).values()]
     return tuple(out)
-
-
-def first_bytes(flow: FlowTraffic, limit: int = 4096) -> tuple[bytes, bytes]:
-    """The first bytes of each direction of a TCP flow, as the dispatcher offers to detect()."""
-    client = flow.runs[0][0].data[:limit] if flow.runs[0] else b""
-    server = flow.runs[1][0].data[:limit] if flow.runs[1] else b""
-    return client, server
 
 
 SYNTH_PACKETS, SYNTH_SEED = 20_000, 1
@@ -188,3 +170,13 @@ def synth_capture() -> Path:
 def collected(path: Path) -> dict[int, FlowTraffic]:
     """``collect`` once per capture and session (the analyzer tests share the captures)."""
     return collect(path)
+
+
+def first_bytes(flow: FlowTraffic, limit: int = 4096) -> tuple[bytes, bytes]:
+    """The first bytes of each direction of a TCP flow, as the dispatcher offers to detect()."""
+    return streams.first_bytes(flow, limit)
+
+
+def zeek_rows(path: Path) -> list[dict[str, str]]:
+    """Rows of a Zeek TSV log (rows may be shorter than the header, as ICSNPP writes them)."""
+    return zeek_log(path, strict=False)

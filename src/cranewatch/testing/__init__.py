@@ -22,6 +22,7 @@ from cranewatch.testing.protocols import (
     tshark_field_counts,
     tshark_fields,
     update_requested,
+    zeek_log,
 )
 from cranewatch.testing.tshark import (
     OracleMismatch,
@@ -50,4 +51,5 @@ __all__ = [
     "tshark_oracle",
     "tshark_version",
     "update_requested",
+    "zeek_log",
 ]

@@ -288,3 +288,25 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def zeek_log(
+    path: Path, fields: Sequence[str] | None = None, *, strict: bool = True
+) -> list[dict[str, str]]:
+    """Rows of a Zeek TSV log as dicts keyed by its ``#fields`` names.
+
+    ``fields`` names the columns of a log whose ``#fields`` line was filtered out by the test
+    that produced it; ``strict`` requires every row to have exactly one value per column.
+    Header lines (``#...``) and a btest banner line are skipped.
+    """
+    names: list[str] | None = None
+    rows: list[list[str]] = []
+    for line in path.read_text().splitlines():
+        if line.startswith("#fields"):
+            names = line.split("\t")[1:]
+        elif line and not line.startswith("#"):
+            rows.append(line.split("\t"))
+    columns = list(names if names is not None else (fields or ()))
+    if not columns:
+        raise ValueError(f"{path}: no #fields line and no column names given")
+    return [dict(zip(columns, row, strict=strict)) for row in rows]

@@ -135,6 +135,20 @@ def collect(path: Path | str) -> dict[int, FlowTraffic]:
     return flows
 
 
+def first_bytes(flow: FlowTraffic, limit: int = 512) -> tuple[bytes, bytes]:
+    """What ``detect()`` sees of a flow: (client, server) first bytes. For TCP the start of the
+    first run of each direction, otherwise the first datagram of each direction."""
+    out = [b"", b""]
+    if flow.proto == 6:
+        for direction in (0, 1):
+            if flow.runs[direction]:
+                out[direction] = flow.runs[direction][0].data[:limit]
+    else:
+        for _, direction, payload in flow.datagrams:
+            out[direction] = out[direction] or payload[:limit]
+    return out[0], out[1]
+
+
 def frame_payload(path: Path | str) -> dict[int, bytes]:
     """For layer-2 frames: the bytes of each frame after its Ethernet/VLAN header are found by
     the caller; this returns whole frames by number, for tests that need raw frames."""
