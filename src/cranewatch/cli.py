@@ -31,7 +31,8 @@ if TYPE_CHECKING:
     from cranewatch.ingest import FileOutcome, IngestReport
     from cranewatch.store.workspace import Workspace
 
-console = Console()
+# a pipe or file gets full tables instead of Rich's 80-column default for non-terminals
+console = Console() if Console().is_terminal else Console(width=240)
 err_console = Console(stderr=True, soft_wrap=True)  # one line per error, never wrapped
 
 app = typer.Typer(
