@@ -65,7 +65,7 @@ def smoke_report(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """One quick run of the suite; a tool that is not installed is reported as skipped."""
     tmp = tmp_path_factory.mktemp("bench")
     out = tmp / "bench.json"
-    cmd = [sys.executable, str(RUN), "--quick", "--tools", "dpkt,tshark-conv"]
+    cmd = [sys.executable, str(RUN), "--quick", "--keep-page-cache", "--tools", "dpkt,tshark-conv"]
     cmd += [
         "--capture",
         str(shared_capture(CAPTURE)),
