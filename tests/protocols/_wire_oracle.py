@@ -30,7 +30,7 @@ from cranewatch.testing.protocols import (
 from cranewatch.testing.protocols import (
     load_baseline as _load,
 )
-from cranewatch.testing.streams import FlowTraffic, collect
+from cranewatch.testing.streams import FlowTraffic, collect, frame_run
 
 TESTS = Path(__file__).resolve().parents[1]
 CAPTURES = TESTS / "captures"
@@ -143,16 +143,7 @@ def l2_payload(frame: bytes) -> bytes:
 
 def frame_pdus(analyzer: StreamAnalyzer, data: bytes) -> Iterator[tuple[int, bytes]]:
     """(offset, pdu) for each PDU of a stream run; on lost framing, resync byte by byte."""
-    pos = 0
-    while pos < len(data):
-        n = analyzer.pdu_length(data, pos)
-        if n < 0:
-            pos += 1
-            continue
-        if n == 0 or pos + n > len(data):
-            return
-        yield pos, data[pos : pos + n]
-        pos += n
+    return frame_run(analyzer, data, strict=False)
 
 
 def run_stream(

@@ -30,7 +30,7 @@ from cranewatch.testing.protocols import (
     sha256_of,
     tshark_field_counts,
 )
-from cranewatch.testing.streams import FlowTraffic, collect, first_bytes
+from cranewatch.testing.streams import FlowTraffic, collect, first_bytes, frame_run
 
 TESTS = Path(__file__).resolve().parents[1]
 CAPTURES = TESTS / "captures"
@@ -287,12 +287,8 @@ def run_flow(flow: FlowTraffic) -> Iterator[ParseResult]:
     state: dict[str, Any] = {}
     for direction in (0, 1):
         for run in flow.runs[direction]:
-            off = 0
-            while off < len(run.data):
-                n = ANALYZER.pdu_length(run.data, off)
-                assert n > 0 and off + n <= len(run.data), f"flow {flow.flow_id}: framing at {off}"
-                yield ANALYZER.parse(run.data[off : off + n], direction == 0, state)
-                off += n
+            for _, pdu in frame_run(ANALYZER, run.data):
+                yield ANALYZER.parse(pdu, direction == 0, state)
 
 
 def results(path: Path) -> list[ParseResult]:

@@ -43,7 +43,7 @@ from cranewatch.testing.protocols import (
     tshark_fields,
     zeek_log,
 )
-from cranewatch.testing.streams import FlowTraffic, collect, first_bytes
+from cranewatch.testing.streams import FlowTraffic, collect, first_bytes, frame_run
 
 TESTS = Path(__file__).resolve().parents[1]
 CAPTURES = TESTS / "captures"
@@ -337,14 +337,8 @@ def run_flow(flow: FlowTraffic) -> Iterator[tuple[int, ParseResult]]:
     state: dict[str, Any] = {}
     for direction in (0, 1):
         for run in flow.runs[direction]:
-            off = 0
-            while off < len(run.data):
-                n = ANALYZER.pdu_length(run.data, off)
-                assert n > 0 and off + n <= len(run.data), (
-                    f"flow {flow.flow_id} dir {direction}: cannot frame at {off} ({n})"
-                )
-                yield direction, ANALYZER.parse(run.data[off : off + n], direction == 0, state)
-                off += n
+            for _, adu in frame_run(ANALYZER, run.data):
+                yield direction, ANALYZER.parse(adu, direction == 0, state)
 
 
 def modbus_flows(path: Path) -> list[FlowTraffic]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import subprocess
 
+import pytest
+
 from cranewatch.testing.streams import collect
 from tests.conftest import shared_capture
 
@@ -37,3 +39,16 @@ def test_each_request_maps_to_the_frame_tshark_shows(tshark: str) -> None:
                 got.append(run.frame_at(offset))
                 offset += 6 + int.from_bytes(run.data[offset + 4 : offset + 6], "big")
     assert got == expected
+
+
+def test_frame_run_strict_and_resynchronising() -> None:
+    from cranewatch.protocols.modbus import ANALYZER
+    from cranewatch.testing.streams import frame_run
+
+    adu = bytes.fromhex("000100000006010300000010")  # read holding registers
+    assert [off for off, _ in frame_run(ANALYZER, adu + adu)] == [0, 12]
+    with pytest.raises(ValueError, match="offset 12"):
+        list(frame_run(ANALYZER, adu + b"\xff" + adu))
+    # lenient: the stray byte is skipped (if pdu_length refuses it) and the cut-off tail ends it
+    lenient = list(frame_run(ANALYZER, adu + adu[:5], strict=False))
+    assert [off for off, _ in lenient] == [0]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import numpy as np
 
 from cranewatch.engine._kernels import layout as L
 from cranewatch.engine.session import CaptureScan, EngineOptions, PacketBatch
+from cranewatch.protocols._base import StreamAnalyzer
 
 SEQ_MOD = 1 << 32
 
@@ -147,6 +149,29 @@ def first_bytes(flow: FlowTraffic, limit: int = 512) -> tuple[bytes, bytes]:
         for _, direction, payload in flow.datagrams:
             out[direction] = out[direction] or payload[:limit]
     return out[0], out[1]
+
+
+def frame_run(
+    analyzer: StreamAnalyzer, data: bytes, *, strict: bool = True
+) -> Iterator[tuple[int, bytes]]:
+    """(offset, pdu) for each PDU of a reassembled run, framed with ``analyzer.pdu_length``.
+
+    ``strict``: every byte must belong to a whole PDU, else ``ValueError`` names the offset (for
+    runs known to be clean). Otherwise lost framing is resynchronised one byte on, and a PDU cut
+    off at the end of the run ends the iteration (what the dispatcher will do).
+    """
+    pos = 0
+    while pos < len(data):
+        n = analyzer.pdu_length(data, pos)
+        if strict and not (n > 0 and pos + n <= len(data)):
+            raise ValueError(f"cannot frame a PDU at offset {pos} (pdu_length gave {n})")
+        if n < 0:
+            pos += 1
+            continue
+        if n == 0 or pos + n > len(data):
+            return
+        yield pos, data[pos : pos + n]
+        pos += n
 
 
 def frame_payload(path: Path | str) -> dict[int, bytes]:
