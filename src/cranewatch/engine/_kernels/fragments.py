@@ -91,9 +91,9 @@ def add_to_flow(
     return True
 
 
-@kernel
-def first_fragment(rk, rs, fk, fs, w, rw, pk, nlayers, flow_keys, sides, ts, counters):
-    """Remember which flows the datagram of a first fragment belongs to; apply early arrivals."""
+@kernel(inline="always")
+def fragment_group(rk, rs, rw, pk, ts, counters):
+    """Slot of the fragment group of layer 0's datagram, created empty when new."""
     frag_key(pk, rw)
     slot, found = find_slot(rk, rs, rw, N_RKEY)
     if not found:
@@ -104,6 +104,13 @@ def first_fragment(rk, rs, fk, fs, w, rw, pk, nlayers, flow_keys, sides, ts, cou
         rs[slot, R_USED] = 1
         counters[C_FRAGS] += 1
     rs[slot, R_LAST_TS] = ts
+    return slot
+
+
+@kernel
+def first_fragment(rk, rs, fk, fs, w, rw, pk, nlayers, flow_keys, sides, ts, counters):
+    """Remember which flows the datagram of a first fragment belongs to; apply early arrivals."""
+    slot = fragment_group(rk, rs, rw, pk, ts, counters)
     n = 0
     for li in range(nlayers):
         base = R_LAYER0 + n * R_LAYER_WIDTH
@@ -137,16 +144,7 @@ def first_fragment(rk, rs, fk, fs, w, rw, pk, nlayers, flow_keys, sides, ts, cou
 @kernel
 def later_fragment(rk, rs, fk, fs, w, rw, pk, ts, frame, wirelen, counters):
     """Attribute a non-first fragment to the flows of its datagram, or keep it pending."""
-    frag_key(pk, rw)
-    slot, found = find_slot(rk, rs, rw, N_RKEY)
-    if not found:
-        for j in range(N_RKEY):
-            rk[slot, j] = rw[j]
-        for j in range(N_RSTATS):
-            rs[slot, j] = 0
-        rs[slot, R_USED] = 1
-        counters[C_FRAGS] += 1
-    rs[slot, R_LAST_TS] = ts
+    slot = fragment_group(rk, rs, rw, pk, ts, counters)
     pay = pk[0, L_PAYLOAD_LEN]
     n = rs[slot, R_NLAYERS]
     if n == 0:
