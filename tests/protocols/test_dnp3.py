@@ -32,6 +32,7 @@ from cranewatch.testing.protocols import (
     Baseline,
     check_baseline,
     load_baseline,
+    only_operation,
     sha256_of,
     tshark_field_counts,
     tshark_fields,
@@ -47,6 +48,10 @@ TCP_CAPTURE = "dnp3_tcp_icsnpp_example.pcap"
 UDP_CAPTURE = "dnp3_udp_read_zeek.pcap"
 FIELD = "dnp3.al.func"
 HIGH = 0.5
+
+
+def only_op(result: ParseResult) -> Operation:
+    return only_operation(result, allow_error=True)
 
 
 def h(text: str) -> bytes:
@@ -75,11 +80,6 @@ def response(app_hex: str) -> bytes:
 def parse_all(frames: list[bytes]) -> list[ParseResult]:
     state: dict[str, Any] = {}
     return [ANALYZER.parse(f, True, state) for f in frames]
-
-
-def only_op(result: ParseResult) -> Operation:
-    assert len(result.operations) == 1, result
-    return result.operations[0]
 
 
 # ------------------------------------------------------------------------------ the contract

@@ -30,6 +30,8 @@ from tests.protocols.test_s7comm_support import (
 from cranewatch.protocols._base import DatagramAnalyzer, ParseResult
 from cranewatch.protocols.goose import ANALYZER, ETHERTYPE_GOOSE, decode
 from cranewatch.testing import sha256_of, tshark_fields, tshark_version
+from cranewatch.testing.protocols import edited
+from cranewatch.testing.protocols import only_operation as only_op
 
 CAPTURE = "goose_handbuilt"
 
@@ -97,12 +99,6 @@ TRIP = (
     "44302f4c4c4e30244453318307494544314c44308408650000008000000a8501058601008701008801018901008a"
     "0102ab06830101830101"
 )
-
-
-def only_op(result: ParseResult) -> Any:
-    assert result.error is None, result.error
-    assert len(result.operations) == 1
-    return result.operations[0]
 
 
 def test_analyzer_fulfils_the_contract() -> None:
@@ -271,9 +267,6 @@ def test_random_bytes_never_raise(data: bytes, from_client: bool) -> None:
     st.lists(st.tuples(st.integers(0, 110), st.integers(0, 255)), max_size=6), st.integers(1, 110)
 )
 def test_mutated_frames_never_raise(edits: list[tuple[int, int]], cut: int) -> None:
-    data = bytearray.fromhex(TRIP)
-    for pos, value in edits:
-        if pos < len(data):
-            data[pos] = value
-    for variant in (bytes(data), bytes(data[:cut])):
+    data = edited(bytes.fromhex(TRIP), edits)
+    for variant in (data, data[:cut]):
         assert isinstance(ANALYZER.parse(variant, False, {}), ParseResult)

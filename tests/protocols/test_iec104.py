@@ -27,6 +27,7 @@ from cranewatch.protocols.iec104 import ANALYZER, TYPES
 from cranewatch.testing.protocols import (
     check_baseline,
     load_baseline,
+    only_operation,
     sha256_of,
     tshark_field_counts,
 )
@@ -41,13 +42,12 @@ HIGH = 0.5
 APCI_TYPE = {"I": "0x00000000", "S": "0x00000001", "U": "0x00000003"}  # tshark's values
 
 
+def only_op(result: ParseResult) -> Operation:
+    return only_operation(result, allow_error=True)
+
+
 def h(text: str) -> bytes:
     return bytes.fromhex(text.replace(" ", ""))
-
-
-def only_op(result: ParseResult) -> Operation:
-    assert len(result.operations) == 1, result
-    return result.operations[0]
 
 
 def parse(text: str, client: bool = True) -> Operation:

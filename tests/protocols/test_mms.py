@@ -37,6 +37,8 @@ from cranewatch.protocols import _ber
 from cranewatch.protocols._base import ParseResult, StreamAnalyzer
 from cranewatch.protocols.mms import ANALYZER, _wire, snake
 from cranewatch.testing import sha256_of, tshark_fields, tshark_version
+from cranewatch.testing.protocols import edited
+from cranewatch.testing.protocols import only_operation as only_op
 
 CAPTURE = "mms_handbuilt"
 
@@ -274,12 +276,6 @@ def parse(
     return ANALYZER.parse(raw, from_client, {} if state is None else state)
 
 
-def only_op(result: ParseResult) -> Any:
-    assert result.error is None, result.error
-    assert len(result.operations) == 1
-    return result.operations[0]
-
-
 def test_analyzer_fulfils_the_contract() -> None:
     assert isinstance(ANALYZER, StreamAnalyzer)
     assert ANALYZER.name == "mms" and ANALYZER.ports == (102,)
@@ -505,9 +501,6 @@ def test_random_bytes_never_raise(data: bytes, from_client: bool) -> None:
 def test_mutated_pdus_never_raise(
     pdu: bytes, edits: list[tuple[int, int]], cut: int, from_client: bool
 ) -> None:
-    data = bytearray(pdu)
-    for pos, value in edits:
-        if pos < len(data):
-            data[pos] = value
-    for variant in (bytes(data), bytes(data[:cut])):
+    data = edited(pdu, edits)
+    for variant in (data, data[:cut]):
         assert isinstance(ANALYZER.parse(variant, from_client, {}), ParseResult)

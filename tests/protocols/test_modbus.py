@@ -38,6 +38,7 @@ from cranewatch.testing.protocols import (
     Baseline,
     check_baseline,
     load_baseline,
+    only_operation,
     sha256_of,
     tshark_field_counts,
     tshark_fields,
@@ -55,6 +56,10 @@ IDENTITY_FIELDS = ("modbus.object_id", "modbus.object_str_value")
 HIGH = 0.5  # detect() at or above this decides the flow
 
 
+def only_op(result: ParseResult) -> Operation:
+    return only_operation(result, allow_error=True)
+
+
 def h(text: str) -> bytes:
     return bytes.fromhex(text.replace(" ", "").replace("\n", ""))
 
@@ -63,11 +68,6 @@ def parse(hexes: list[tuple[str, bool]]) -> list[ParseResult]:
     """Parse ADUs in order on one flow (True: from the client)."""
     state: dict[str, Any] = {}
     return [ANALYZER.parse(h(x), client, state) for x, client in hexes]
-
-
-def only_op(result: ParseResult) -> Operation:
-    assert len(result.operations) == 1, result
-    return result.operations[0]
 
 
 # ------------------------------------------------------------------------------ the contract

@@ -38,6 +38,8 @@ from cranewatch.protocols._base import IDENTITY_ATTRIBUTES, ParseResult, StreamA
 from cranewatch.protocols.s7comm import ANALYZER, userdata_code
 from cranewatch.protocols.s7comm_plus import ANALYZER as S7PLUS
 from cranewatch.testing import sha256_of, tshark_fields, tshark_version
+from cranewatch.testing.protocols import edited
+from cranewatch.testing.protocols import only_operation as only_op
 
 IDENT = "s7comm_ident_szl_icsnpp.pcap"
 SNAP7 = "s7comm_snap7_client_icsnpp.pcap"
@@ -50,12 +52,6 @@ def parse(
     hex_text: str, from_client: bool = True, state: dict[str, Any] | None = None
 ) -> ParseResult:
     return ANALYZER.parse(bytes.fromhex(hex_text), from_client, {} if state is None else state)
-
-
-def only_op(result: ParseResult) -> Any:
-    assert result.error is None, result.error
-    assert len(result.operations) == 1
-    return result.operations[0]
 
 
 # ---------------------------------------------------------------------------- inline PDUs
@@ -644,11 +640,8 @@ def test_random_bytes_never_raise(data: bytes, from_client: bool) -> None:
 def test_mutated_real_pdus_never_raise(
     pdu: bytes, edits: list[tuple[int, int]], cut: int, from_client: bool
 ) -> None:
-    data = bytearray(pdu)
-    for pos, value in edits:
-        if pos < len(data):
-            data[pos] = value
-    for variant in (bytes(data), bytes(data[:cut])):
+    data = edited(pdu, edits)
+    for variant in (data, data[:cut]):
         _check_framing(variant, 0)
         result = ANALYZER.parse(variant, from_client, {})
         assert isinstance(result, ParseResult)

@@ -30,6 +30,8 @@ from tests.protocols.test_s7comm_support import (
 
 from cranewatch.protocols._base import ParseResult, StreamAnalyzer
 from cranewatch.protocols.s7comm_plus import ANALYZER, FUNCTIONS
+from cranewatch.testing.protocols import edited
+from cranewatch.testing.protocols import only_operation as only_op
 
 PLUS = "s7comm_plus_icsnpp.pcap"
 
@@ -111,12 +113,6 @@ def parse(
 ) -> ParseResult:
     raw = bytes.fromhex(pdu) if isinstance(pdu, str) else pdu
     return ANALYZER.parse(raw, from_client, {} if state is None else state)
-
-
-def only_op(result: ParseResult) -> Any:
-    assert result.error is None, result.error
-    assert len(result.operations) == 1
-    return result.operations[0]
 
 
 def test_analyzer_fulfils_the_contract() -> None:
@@ -313,9 +309,6 @@ def test_random_bytes_never_raise(data: bytes, from_client: bool) -> None:
 def test_mutated_frames_never_raise(
     pdu: bytes, edits: list[tuple[int, int]], cut: int, from_client: bool
 ) -> None:
-    data = bytearray(pdu)
-    for pos, value in edits:
-        if pos < len(data):
-            data[pos] = value
-    for variant in (bytes(data), bytes(data[:cut])):
+    data = edited(pdu, edits)
+    for variant in (data, data[:cut]):
         assert isinstance(ANALYZER.parse(variant, from_client, {}), ParseResult)

@@ -43,6 +43,7 @@ from dataclasses import field as _field
 from pathlib import Path
 from typing import Any, Literal
 
+from cranewatch.protocols._base import Operation, ParseResult
 from cranewatch.testing.tshark import TSHARK_OPTIONS, tshark_version
 
 __all__ = [
@@ -310,3 +311,22 @@ def zeek_log(
     if not columns:
         raise ValueError(f"{path}: no #fields line and no column names given")
     return [dict(zip(columns, row, strict=strict)) for row in rows]
+
+
+def only_operation(result: ParseResult, *, allow_error: bool = False) -> Operation:
+    """The single operation of a parse result (asserting there is exactly one, and unless
+    ``allow_error``, that the PDU decoded without error)."""
+    if not allow_error:
+        assert result.error is None, result.error
+    assert len(result.operations) == 1, result
+    return result.operations[0]
+
+
+def edited(pdu: bytes, edits: Iterable[tuple[int, int]]) -> bytes:
+    """``pdu`` with the bytes at (position, value) pairs overwritten; positions past its end are
+    ignored. For fuzzing parsers with mutated real PDUs."""
+    data = bytearray(pdu)
+    for pos, value in edits:
+        if pos < len(data):
+            data[pos] = value
+    return bytes(data)
