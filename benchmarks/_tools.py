@@ -1,13 +1,19 @@
 """The tools the benchmark compares, and how each is started on one capture.
 
 Each tool is one command line a user would type. ``Tool.available()`` says why a tool cannot
-run on this machine (not installed), so the run skips it with that reason instead of failing.
+run on this machine (not installed, or a cranewatch too old for the option the tool needs), so
+the run skips it with that reason instead of failing.
+
+``cranewatch`` is the full ingest (engine and protocol analyzers) and the reference every ratio
+and bar is taken against; ``cranewatch-engine`` is the same ingest with ``--no-analyzers``, so
+the difference between the two is what the protocol analyzers cost.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import shutil
+import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,6 +22,7 @@ from pathlib import Path
 from _captures import cranewatch_executable
 
 HERE = Path(__file__).resolve().parent
+NO_ANALYZERS = "--no-analyzers"  # ingest's switch that skips every protocol analyzer
 
 
 @dataclass(frozen=True)
@@ -62,7 +69,31 @@ def _need_cranewatch() -> str | None:
     )
 
 
-def _cranewatch(capture: Path, scratch: Path) -> list[str]:
+def _need_cranewatch_without_analyzers() -> str | None:
+    """Whether this cranewatch's ``ingest`` accepts ``--no-analyzers``.
+
+    Asked of the CLI's own parser, not of its help text: ``ingest --no-analyzers --help`` exits
+    0 only when every option before ``--help`` was accepted, and 2 ("No such option") otherwise.
+    A cranewatch from before the analyzers is then skipped with that reason instead of failing
+    its warm-up.
+    """
+    reason = _need_cranewatch()
+    if reason:
+        return reason
+    argv = [cranewatch_executable() or "cranewatch", "ingest", NO_ANALYZERS, "--help"]
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"could not ask cranewatch whether ingest has {NO_ANALYZERS}: {exc}"
+    if proc.returncode != 0:
+        return (
+            f"this cranewatch's ingest has no {NO_ANALYZERS} option yet "
+            f"('{' '.join(argv[1:])}' exits {proc.returncode})"
+        )
+    return None
+
+
+def _cranewatch(capture: Path, scratch: Path, *options: str) -> list[str]:
     # A fresh workspace for every run, so nothing is skipped as already ingested.
     return [
         cranewatch_executable() or "cranewatch",
@@ -70,6 +101,7 @@ def _cranewatch(capture: Path, scratch: Path) -> list[str]:
         str(scratch / "workspace"),
         "ingest",
         str(capture),
+        *options,
     ]
 
 
@@ -78,9 +110,15 @@ TOOLS: dict[str, Tool] = {
     for tool in (
         Tool(
             "cranewatch",
-            "cranewatch -w <fresh workspace> ingest FILE",
+            "cranewatch -w <fresh workspace> ingest FILE  (full analysis: the reference)",
             _cranewatch,
             _need_cranewatch,
+        ),
+        Tool(
+            "cranewatch-engine",
+            f"cranewatch -w <fresh workspace> ingest FILE {NO_ANALYZERS}  (engine only)",
+            lambda capture, scratch: _cranewatch(capture, scratch, NO_ANALYZERS),
+            _need_cranewatch_without_analyzers,
         ),
         Tool(
             "tshark-conv",
@@ -130,4 +168,6 @@ TOOLS: dict[str, Tool] = {
     )
 }
 
+# Every tool. cranewatch-engine costs little (about a second a run at 5M packets, against
+# tens of seconds for tshark or dpkt) and shows what the analyzers add to the full ingest.
 DEFAULT_TOOLS = tuple(TOOLS)

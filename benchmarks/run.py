@@ -52,9 +52,9 @@ tools: """ + ", ".join(f"{t.name} ({t.description})" for t in TOOLS.values())
 
 @dataclass
 class Bar:
-    """One acceptance bar of the performance issue."""
+    """One acceptance bar of a performance issue, judged on cranewatch's full analysis."""
 
-    name: str
+    name: str  # says which issue the bar comes from and what it checks
     packets: int
     kind: str  # "speedup" (tool_time / cranewatch_time >= limit) or "rss" or "rss_growth"
     limit: float
@@ -64,13 +64,39 @@ class Bar:
     note: str = ""
 
 
+# The issue a bar comes from starts its name. "Foundation" are the bars of release 0.1.0 (the
+# packet engine); "Analyzers" those of the protocol-analyzer issue. Both are judged on the same
+# cranewatch run, the full ingest with its analyzers (REFERENCE), never on cranewatch-engine.
+# Where both issues bound the same ratio, both bars stay: the Foundation's is the stricter one.
+# The memory bars are the same for both issues, so each is listed once, named for both.
+FOUNDATION = "Foundation"
+ANALYZERS = "Analyzers"
+BOTH = "Foundation + Analyzers"
+M = 1_000_000
+
+
+def _faster(issue: str, packets: int, limit: float, tool: str, label: str) -> Bar:
+    """A speed bar whose name is made from its figures, so name and limit always agree."""
+    name = f"{issue} · {packets // M}M: cranewatch ≥{limit:g}× faster than {label}"
+    return Bar(name, packets, "speedup", limit, tool)
+
+
 BARS = (
-    Bar("1M: cranewatch ≥5× faster than tshark conv", 1_000_000, "speedup", 5, "tshark-conv"),
-    Bar("1M: cranewatch ≥3× faster than NFStream", 1_000_000, "speedup", 3, "nfstream"),
-    Bar("5M: cranewatch ≥15× faster than tshark conv", 5_000_000, "speedup", 15, "tshark-conv"),
-    Bar("5M: cranewatch ≥8× faster than NFStream", 5_000_000, "speedup", 8, "nfstream"),
-    Bar("5M: cranewatch peak RSS ≤ 300 MiB", 5_000_000, "rss", 300),
-    Bar("5M: cranewatch peak RSS within 10% of 1M (growth ≤ 10%)", 5_000_000, "rss_growth", 1.10),
+    _faster(FOUNDATION, 1 * M, 5, "tshark-conv", "tshark conv"),
+    _faster(FOUNDATION, 1 * M, 3, "nfstream", "NFStream"),
+    _faster(FOUNDATION, 5 * M, 15, "tshark-conv", "tshark conv"),
+    _faster(FOUNDATION, 5 * M, 8, "nfstream", "NFStream"),
+    _faster(ANALYZERS, 1 * M, 2, "tshark-conv", "tshark conv"),
+    _faster(ANALYZERS, 1 * M, 5, "tshark-modbus", "tshark Modbus fields"),
+    _faster(ANALYZERS, 5 * M, 5, "tshark-conv", "tshark conv"),
+    _faster(ANALYZERS, 5 * M, 15, "tshark-modbus", "tshark Modbus fields"),
+    Bar(f"{BOTH} · 5M: cranewatch peak RSS ≤ 300 MiB", 5 * M, "rss", 300),
+    Bar(
+        f"{BOTH} · 5M: cranewatch peak RSS within 10% of 1M (growth ≤ 10%)",
+        5 * M,
+        "rss_growth",
+        1.10,
+    ),
 )
 
 
@@ -178,12 +204,21 @@ def bench_capture(
     for result in results.values():
         if result.status == "ok":
             result.summarize(capture.packets)
-    ref = results.get(REFERENCE)
+    compare_to_reference(list(results.values()))
+    return list(results.values())
+
+
+def compare_to_reference(results: list[ToolResult]) -> None:
+    """Set every tool's ``ratio_vs_cranewatch``: its median over the full cranewatch ingest's.
+
+    The reference is always ``cranewatch`` (full analysis), also for ``cranewatch-engine``,
+    whose ratio below 1 is then the share of the full ingest's time the engine alone takes.
+    """
+    ref = next((r for r in results if r.tool == REFERENCE), None)
     if ref and ref.median_s:
-        for result in results.values():
+        for result in results:
             if result.median_s:
                 result.ratio_vs_cranewatch = result.median_s / ref.median_s
-    return list(results.values())
 
 
 def _short(output: str) -> str:
@@ -283,7 +318,13 @@ def evaluate_bars(done: list[tuple[Capture, list[ToolResult]]]) -> list[Bar]:
 
 
 def bars_table(bars: list[Bar]) -> Table:
-    table = Table(title="Performance bars", title_justify="left")
+    table = Table(
+        title="Performance bars",
+        title_justify="left",
+        caption="cranewatch = the full ingest with its protocol analyzers. "
+        f"{FOUNDATION}: release 0.1.0's bars; {ANALYZERS}: the protocol-analyzer issue's.",
+        caption_justify="left",
+    )
     table.add_column("bar")
     table.add_column("result")
     table.add_column("measured", overflow="fold")

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from cranewatch.ingest import FileOutcome, IngestReport
+    from cranewatch.protocols.registry import Analyzer
     from cranewatch.store.workspace import Workspace
 
 # a pipe or file gets full tables instead of Rich's 80-column default for non-terminals
@@ -57,6 +58,15 @@ testbed_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(testbed_app, name="testbed")
+assets_app = typer.Typer(
+    help=(
+        "Look at the devices seen in the captures.\n\n"
+        "Example:\n\n"
+        "  cranewatch -w case1 assets show 10.20.1.15"
+    ),
+    no_args_is_help=True,
+)
+app.add_typer(assets_app, name="assets")
 
 
 class State:
@@ -130,7 +140,8 @@ def _error_line(outcome: FileOutcome) -> str:
 def _render_ingest(report: IngestReport) -> None:
     table = Table(title="ingest", show_lines=False)
     for col, justify in (("file", "left"), ("status", "left"), ("packets", "right"),
-                         ("flows", "right"), ("assets", "right"), ("skipped", "right"),
+                         ("flows", "right"), ("assets", "right"), ("operations", "right"),
+                         ("identities", "right"), ("skipped", "right"),
                          ("seconds", "right")):  # fmt: skip
         table.add_column(col, justify=justify)  # type: ignore[arg-type]
     colours = {"ingested": "green", "already": "cyan", "failed": "red"}
@@ -142,6 +153,8 @@ def _render_ingest(report: IngestReport) -> None:
             f"{o.packets:,}",
             f"{o.flows:,}",
             f"{o.assets:,}",
+            f"{o.operations:,}",
+            f"{o.identities:,}",
             f"{o.skipped:,}",
             f"{o.seconds:.2f}",
         )
@@ -174,18 +187,35 @@ def ingest(
     quiet: Annotated[
         bool, typer.Option("-q", "--quiet", help="No progress bar and no table.")
     ] = False,
+    no_analyzer: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--no-analyzer",
+            metavar="NAME",
+            help="Switch one protocol analyzer off (repeatable); `cranewatch analyzers` lists them.",
+        ),
+    ] = None,
+    no_analyzers: Annotated[
+        bool,
+        typer.Option(
+            "--no-analyzers", help="Run no protocol analyzer: flows, assets and captures only."
+        ),
+    ] = False,
 ) -> None:
     """Read pcap/pcapng captures (also .gz) into the workspace's observation tables.
 
-    Each capture is decoded once into flows, assets and a captures row, stored under its
-    SHA-256: ingesting the same capture again changes nothing, and an interrupted ingest leaves
-    nothing half-written. Exit status is 1 only when nothing could be read (see --strict).
+    Each capture is decoded once into flows, assets and a captures row, and every protocol
+    analyzer runs in the same pass (operations, identities, coverage). Captures are stored under
+    their SHA-256: ingesting the same capture again changes nothing, and an interrupted ingest
+    leaves nothing half-written. Exit status is 1 only when nothing could be read (see --strict).
 
     Examples:
 
       cranewatch -w case1 ingest crane07-span.pcapng
 
       cranewatch -w case1 ingest /media/usb/captures/ --idle-timeout 300
+
+      cranewatch -w case1 ingest crane07.pcap --no-analyzer mqtt --no-analyzer bacnet
     """
     from cranewatch.capture.discovery import discover
     from cranewatch.capture.reader import cancel_prefetch, prefetch_hash
@@ -197,7 +227,10 @@ def ingest(
         # hash the first capture on another core while the engine's modules load
         prefetch_hash(discovered[0][0])
     try:
-        report = _ingest(discovered, paths, idle_timeout, quiet)
+        from cranewatch.ingest import enabled_analyzers
+
+        analyzers = enabled_analyzers(no_analyzer or (), all_off=no_analyzers)
+        report = _ingest(discovered, paths, idle_timeout, quiet, analyzers)
     finally:
         cancel_prefetch()
     if not quiet:
@@ -214,7 +247,11 @@ def ingest(
 
 
 def _ingest(
-    discovered: tuple[list[Path], list[Path]], paths: list[Path], idle_timeout: float, quiet: bool
+    discovered: tuple[list[Path], list[Path]],
+    paths: list[Path],
+    idle_timeout: float,
+    quiet: bool,
+    analyzers: tuple[Analyzer, ...],
 ) -> IngestReport:
     from cranewatch.engine.session import EngineOptions
     from cranewatch.ingest import ingest_paths
@@ -242,8 +279,8 @@ def _ingest(
             console=console,
         ) as progress:
             factory, on_scan = _progress_factory(progress)
-            return ingest_paths(ws, paths, options, factory, on_scan, discovered)
-    return ingest_paths(ws, paths, options, discovered=discovered)
+            return ingest_paths(ws, paths, options, factory, on_scan, discovered, analyzers)
+    return ingest_paths(ws, paths, options, discovered=discovered, analyzers=analyzers)
 
 
 # ----------------------------------------------------------------------------------- query
@@ -314,7 +351,8 @@ def query(
         OutputFormat, typer.Option("--format", "-f", help="Output format.")
     ] = OutputFormat.table,
 ) -> None:
-    """Run SQL over the observation tables: captures, flows, assets, capture_assets.
+    """Run SQL over the observation tables: captures, flows, assets, capture_assets,
+    operations, identities, coverage (docs/observations.md describes every column).
 
     Examples:
 
@@ -347,6 +385,96 @@ def captures() -> None:
         "packets, bytes, first_ts, last_ts, skipped FROM captures ORDER BY first_ts",
     )
     _print_table(result, OutputFormat.table)
+
+
+def _port_ranges(ports: list[int]) -> str:
+    """``[47808, 47809, ..., 47823, 502]`` as ``47808-47823, 502``."""
+    parts: list[str] = []
+    for p in ports:
+        if parts and parts[-1].split("-")[-1] == str(p - 1):
+            parts[-1] = f"{parts[-1].split('-')[0]}-{p}"
+        else:
+            parts.append(str(p))
+    return ", ".join(parts)
+
+
+@app.command()
+def analyzers() -> None:
+    """List the protocol analyzers ingest runs (built-in and from installed plugins).
+
+    Any of them can be switched off with `ingest --no-analyzer NAME`.
+
+    Example:
+
+      cranewatch analyzers
+    """
+    from cranewatch.protocols.registry import load_registry, transport_of
+
+    registry = load_registry()
+    table = Table(title="analyzers")
+    for col in (
+        "name",
+        "transport",
+        "ports / ethertypes",
+        "status",
+        "compiled tier",
+        "what it reads",
+    ):
+        table.add_column(col)
+    for a in registry.analyzers:
+        transport = transport_of(a)
+        hints = getattr(a, "ethertypes", ()) if transport == "ethernet" else a.ports
+        hint_text = (
+            ", ".join(f"0x{h:04x}" for h in hints)
+            if transport == "ethernet"
+            else _port_ranges(sorted(hints))
+        )
+        tier = getattr(a, "compiled", None)
+        table.add_row(
+            a.name, transport, hint_text, a.status, "yes" if tier is not None else "", a.description
+        )
+    console.print(table)
+    for problem in registry.problems:
+        err_console.print(Text(f"warning: {problem}"))
+
+
+@assets_app.command("show")
+def assets_show(
+    asset: Annotated[str, typer.Argument(help="IP or MAC address of the device.")],
+) -> None:
+    """Print what is known about one device, with the evidence (capture, frame) for each fact.
+
+    Shows its addresses and vendor, what it announced about itself (identities), the industrial
+    operations it sent or received, and the protocols of its flows with their coverage.
+
+    Examples:
+
+      cranewatch -w case1 assets show 10.20.1.15
+
+      cranewatch -w case1 assets show 00:1b:1b:aa:bb:cc
+    """
+    from cranewatch.store.asset_view import describe_asset
+
+    ws = _open_workspace(create=False)
+    view = describe_asset(ws, asset)
+    if view.assets.num_rows == 0:
+        raise CranewatchError(
+            f"no device {asset} in this workspace; "
+            '`cranewatch query "SELECT ip, mac, vendor FROM assets"` lists the devices seen'
+        )
+    sections = (
+        ("addresses", view.assets, "no rows"),
+        ("identity (what the device says about itself)", view.identities,
+         "the device announced nothing about itself in the captured traffic"),
+        ("industrial operations", view.operations, "no industrial operation sent or received"),
+        ("protocols of its flows (coverage)", view.protocols, "no flow with payload"),
+    )  # fmt: skip
+    for title, result, empty in sections:
+        console.print(Text(title, style="bold"))
+        if result.num_rows:
+            _print_table(result, OutputFormat.table)
+        else:
+            console.print(Text(f"  {empty}", style="dim"))
 
 
 # --------------------------------------------------------------------------------- testbed

@@ -5,7 +5,8 @@
     │   ├── UnknownFormatError      not pcap, pcapng or gzip (random bytes, empty file, ...)
     │   └── UnsupportedLinkTypeError  no frame of the file has a link type we decode
     ├── WorkspaceError              the workspace folder is missing, foreign or unwritable
-    └── QueryError                  a ``cranewatch query`` statement failed
+    ├── QueryError                  a ``cranewatch query`` statement failed
+    └── UsageError                  an option names something that does not exist (an analyzer)
 
 Problems inside a readable file (a truncated record, a bad block, a packet too short for its
 headers) are not exceptions: they are counted as skips with a reason in the ``captures`` table.
@@ -36,3 +37,7 @@ class WorkspaceError(CranewatchError):
 
 class QueryError(CranewatchError):
     """A SQL statement given to ``cranewatch query`` failed."""
+
+
+class UsageError(CranewatchError):
+    """An option names something that does not exist, e.g. an unknown analyzer."""

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import time
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from cranewatch.capture.discovery import discover
@@ -23,9 +25,11 @@ from cranewatch.capture.reader import cancel_prefetch
 from cranewatch.engine._kernels import layout as L
 from cranewatch.engine.session import CaptureScan, EngineOptions, ScanResult
 from cranewatch.engine.tables import assets_table, captures_table, flows_batch
-from cranewatch.errors import CaptureError, UnsupportedLinkTypeError
+from cranewatch.errors import CaptureError, UnsupportedLinkTypeError, UsageError
 from cranewatch.observe.columns import empty_table, repeated_string
-from cranewatch.observe.schemas import FLOWS
+from cranewatch.observe.schemas import COVERAGE, FLOWS, IDENTITIES, OPERATIONS
+from cranewatch.protocols.dispatch import Dispatcher
+from cranewatch.protocols.registry import Analyzer, load_registry
 from cranewatch.store.workspace import Workspace
 
 PARQUET_OPTIONS = {"compression": "zstd"}
@@ -41,6 +45,8 @@ class FileOutcome:
     packets: int = 0
     flows: int = 0
     assets: int = 0
+    operations: int = 0
+    identities: int = 0
     skipped: int = 0
     skip_reasons: dict[str, int] = field(default_factory=dict)
     error: str | None = None
@@ -62,37 +68,50 @@ class IngestReport:
         return [o for o in self.outcomes if o.status == "failed"]
 
 
-class _FlowWriter:
-    """Streams flow batches into a Parquet file while the capture's SHA-256 is still unknown."""
+class _StagedTable:
+    """Streams record batches of one table into a Parquet file while the capture's SHA-256 is
+    still unknown; ``finish`` writes the final file with it filled in."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, schema: pa.Schema) -> None:
         self.path = path
+        self.schema = schema
         self.writer: pq.ParquetWriter | None = None
         self.rows = 0
 
-    def __call__(self, keys, stats) -> None:  # type: ignore[no-untyped-def]
-        batch = flows_batch(keys, stats, "")
+    def write(self, batch: pa.RecordBatch) -> None:
         if self.writer is None:
-            self.writer = pq.ParquetWriter(self.path, FLOWS.arrow, **PARQUET_OPTIONS)
+            self.writer = pq.ParquetWriter(self.path, self.schema, **PARQUET_OPTIONS)
         self.writer.write_batch(batch)
         self.rows += batch.num_rows
 
     def finish(self, target: Path, sha256: str) -> None:
         """Write the final file with the capture's SHA-256 filled in, batch by batch."""
         if self.writer is None:
-            pq.write_table(empty_table(FLOWS.arrow), target, **PARQUET_OPTIONS)
+            pq.write_table(empty_table(self.schema), target, **PARQUET_OPTIONS)
             return
         self.writer.close()
         source = pq.ParquetFile(self.path)
-        with pq.ParquetWriter(target, FLOWS.arrow, **PARQUET_OPTIONS) as out:
+        with pq.ParquetWriter(target, self.schema, **PARQUET_OPTIONS) as out:
             for batch in source.iter_batches(batch_size=65536):
                 sha = repeated_string(sha256, batch.num_rows)
-                out.write_batch(batch.set_column(0, FLOWS.arrow.field(0), sha))
+                out.write_batch(batch.set_column(0, self.schema.field(0), sha))
         self.path.unlink()
 
     def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
+
+
+def enabled_analyzers(disabled: Iterable[str] = (), all_off: bool = False) -> tuple[Analyzer, ...]:
+    """The analyzers an ingest runs: every registered one minus those switched off by name
+    (an unknown name is a :class:`~cranewatch.errors.UsageError`)."""
+    if all_off:
+        return ()
+    registry = load_registry()
+    try:
+        return registry.enabled(disabled)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _check_readable(result: ScanResult) -> None:
@@ -123,8 +142,16 @@ def ingest_file(
     options: EngineOptions,
     progress: Callable[[int], None] | None = None,
     on_scan: Callable[[CaptureScan], None] | None = None,
+    analyzers: Sequence[Analyzer] | None = None,
+    compiled_tier: bool = True,
 ) -> FileOutcome:
-    """Ingest one capture file into the workspace (see the module docstring)."""
+    """Ingest one capture file into the workspace (see the module docstring).
+
+    ``analyzers`` are the protocol analyzers to run (default: every registered one; an empty
+    sequence runs none). ``compiled_tier=False`` decodes every PDU with the analyzers' Python
+    parsers (slower; the tests compare both ways)."""
+    if analyzers is None:
+        analyzers = enabled_analyzers()
     started = time.perf_counter()
     abs_path = path.expanduser().absolute()
     outcome = FileOutcome(path=abs_path, status="failed")
@@ -145,14 +172,33 @@ def ingest_file(
             _stored_counts(ws, outcome)
             return outcome
         with ws.staging() as staged:
-            writer = _FlowWriter(staged / "flows.partial.parquet")
+            flows = _StagedTable(staged / "flows.partial.parquet", FLOWS.arrow)
+            coverage = _StagedTable(staged / "coverage.partial.parquet", COVERAGE.arrow)
+            dispatcher = (
+                Dispatcher(analyzers, coverage.write, compiled=compiled_tier) if analyzers else None
+            )
+
+            def flow_sink(keys: np.ndarray, stats: np.ndarray) -> None:
+                flows.write(flows_batch(keys, stats, ""))
+                if dispatcher is not None:
+                    dispatcher.on_flows(keys, stats)
+
             try:
-                scan = CaptureScan(abs_path, writer, options, progress=progress)
+                scan = CaptureScan(
+                    abs_path,
+                    flow_sink,
+                    options,
+                    packet_sink=dispatcher.on_packets if dispatcher is not None else None,
+                    progress=progress,
+                )
                 if on_scan is not None:
                     on_scan(scan)
                 result = scan.run()
+                if dispatcher is not None:
+                    dispatcher.finish()
             finally:
-                writer.close()
+                flows.close()
+                coverage.close()
             _check_readable(result)
             outcome.sha256 = result.sha256
             outcome.packets = result.packets
@@ -163,14 +209,25 @@ def ingest_file(
                 outcome.status = "already"
                 _stored_counts(ws, outcome)
             else:
-                writer.finish(staged / "flows.parquet", result.sha256)
+                flows.finish(staged / "flows.parquet", result.sha256)
+                coverage.finish(staged / "coverage.parquet", result.sha256)
+                if dispatcher is not None:
+                    operations = dispatcher.operations_table(result.sha256)
+                    identities = dispatcher.identities_table(result.sha256)
+                else:
+                    operations = empty_table(OPERATIONS.arrow)
+                    identities = empty_table(IDENTITIES.arrow)
+                pq.write_table(operations, staged / "operations.parquet", **PARQUET_OPTIONS)
+                pq.write_table(identities, staged / "identities.parquet", **PARQUET_OPTIONS)
+                outcome.operations = operations.num_rows
+                outcome.identities = identities.num_rows
                 assets = assets_table(result)
                 pq.write_table(assets, staged / "assets.parquet", **PARQUET_OPTIONS)
                 captures = captures_table(
                     result, str(abs_path), options.idle_timeout_s, datetime.now(UTC)
                 )
                 pq.write_table(captures, staged / "captures.parquet", **PARQUET_OPTIONS)
-                outcome.flows = writer.rows
+                outcome.flows = flows.rows
                 outcome.assets = assets.num_rows
                 outcome.status = "ingested" if ws.publish(staged, result.sha256) else "already"
             ws.remember(abs_path, result.sha256)
@@ -206,12 +263,16 @@ def ingest_paths(
     progress_factory: Callable[[Path, int], Callable[[int], None] | None] | None = None,
     on_scan: Callable[[CaptureScan], None] | None = None,
     discovered: tuple[list[Path], list[Path]] | None = None,
+    analyzers: Sequence[Analyzer] | None = None,
+    compiled_tier: bool = True,
 ) -> IngestReport:
     """Ingest files and folders; ``progress_factory(path, size)`` gives a per-file callback.
 
     ``discovered`` is the result of :func:`discover` when the caller already has it.
     """
     options = options or EngineOptions()
+    if analyzers is None:
+        analyzers = enabled_analyzers()
     files, ignored = discovered if discovered is not None else discover(paths)
     report = IngestReport(ignored=ignored)
     for path in files:
@@ -222,5 +283,7 @@ def ingest_paths(
             except OSError:
                 size = 0
             progress = progress_factory(path, size)
-        report.outcomes.append(ingest_file(ws, path, options, progress, on_scan))
+        report.outcomes.append(
+            ingest_file(ws, path, options, progress, on_scan, analyzers, compiled_tier)
+        )
     return report

@@ -229,7 +229,190 @@ FLOWS = TableSchema(
     ),
 )
 
-TABLES: dict[str, TableSchema] = {t.name: t for t in (CAPTURES, ASSETS, FLOWS)}
+_ADDRESSING = (
+    Field("vlan", pa.uint16(), "Innermost VLAN id of the flow, null when untagged."),
+    Field("src_ip", pa.string(), "Address that sent these PDUs (null for layer-2 protocols)."),
+    Field("dst_ip", pa.string(), "Address they were sent to."),
+    Field("src_port", pa.uint16(), "Sender's TCP/UDP port, null for layer-2 protocols."),
+    Field("dst_port", pa.uint16(), "Receiver's TCP/UDP port."),
+    Field("src_mac", pa.string(), "Sender's link-layer address when the capture has one."),
+    Field("dst_mac", pa.string(), "Receiver's link-layer address."),
+)
+
+OPERATIONS = TableSchema(
+    name="operations",
+    version=1,
+    doc=(
+        "What was done over the industrial protocols: one row per (capture, flow, sender, "
+        "protocol, code, direction) with the number of PDUs, when, example frames, the target "
+        "and what kind of operation it is. Every PDU counts, including several in one TCP "
+        "segment and services nested in CIP Multiple Service Packets, so the sum of `pdus` per "
+        "code equals tshark's occurrences of the protocol's function-code field."
+    ),
+    fields=(
+        Field("capture_sha256", pa.string(), "Capture the PDUs come from.", False),
+        Field("flow_id", pa.int64(), "Flow (see `flows.flow_id`) that carried them.", False),
+        Field(
+            "protocol",
+            pa.string(),
+            "Protocol of the operation: `modbus`, `s7comm`, `s7comm_plus`, `enip`, `cip`, "
+            "`profinet_dcp`, `profinet_io`, `opcua`, `dnp3`, `iec104`, `bacnet`, `mqtt`, `mms`, "
+            "`goose`.",
+            False,
+        ),
+        Field(
+            "code",
+            pa.int64(),
+            "Function or service code as the protocol defines it (CIP: without the response "
+            "bit 0x80; S7comm userdata: 0x4000 | group << 8 | subfunction).",
+            False,
+        ),
+        Field("operation", pa.string(), "Name of the code, e.g. `write_multiple_registers`."),
+        Field("direction", pa.string(), "`request`, `response` or `unsolicited`.", False),
+        *_ADDRESSING,
+        Field("pdus", pa.int64(), "PDUs of this code, every occurrence counted.", False),
+        Field("first_ts", TIMESTAMP, "Time of the first of them."),
+        Field("last_ts", TIMESTAMP, "Time of the last of them."),
+        Field(
+            "example_frames",
+            pa.list_(pa.int64()),
+            "Frame numbers of the first (up to three) PDUs: evidence to carve or open in Wireshark.",
+        ),
+        Field(
+            "target",
+            pa.string(),
+            "What was addressed: unit, area, address range or object, as readable text "
+            "(several targets separated by `; `).",
+        ),
+        Field("is_read", pa.bool_(), "Reads process data, configuration or a program.", False),
+        Field("is_write", pa.bool_(), "Writes process data, configuration or a program.", False),
+        Field(
+            "is_control",
+            pa.bool_(),
+            "Stop, start, restart, mode change, or program/firmware download.",
+            False,
+        ),
+        Field("is_diagnostic", pa.bool_(), "Diagnostics, identification or status.", False),
+        Field(
+            "exceptions",
+            pa.int64(),
+            "PDUs that were exception or error answers (Modbus exception, S7 error class, ...).",
+            False,
+        ),
+        Field("errors", pa.int64(), "PDUs that could be decoded only in part.", False),
+    ),
+)
+
+IDENTITIES = TableSchema(
+    name="identities",
+    version=1,
+    doc=(
+        "What devices say about themselves: one row per (capture, device, attribute, value, "
+        "protocol), e.g. the order number and firmware of an S7 CPU from an SZL answer, a "
+        "Modbus device identification, a CIP identity, a PROFINET station name."
+    ),
+    fields=(
+        Field("capture_sha256", pa.string(), "Capture the facts come from.", False),
+        Field("vlan", pa.uint16(), "VLAN id of the device's traffic, null when untagged."),
+        Field("mac", pa.string(), "Link-layer address of the device, when known."),
+        Field("ip", pa.string(), "IP address of the device (null for layer-2 protocols)."),
+        Field(
+            "attribute",
+            pa.string(),
+            "`vendor`, `vendor_url`, `vendor_id`, `device_id`, `product_name`, `product_code`, "
+            "`model`, `order_number`, `firmware`, `hardware_version`, `serial`, `hostname`, "
+            "`station_name`, `device_role`, `software`, `application_uri`, `client_id`, "
+            "`ip_address`, `mac_address`.",
+            False,
+        ),
+        Field("value", pa.string(), "The value as announced.", False),
+        Field("protocol", pa.string(), "Protocol that carried it.", False),
+        Field(
+            "confidence",
+            pa.float64(),
+            "1.0 when the device announced it in a well-formed answer; lower when inferred.",
+            False,
+        ),
+        Field("flow_id", pa.int64(), "Flow of the first PDU that said so."),
+        Field("first_frame", pa.int64(), "Frame of the first PDU that said so (evidence)."),
+        Field("last_frame", pa.int64(), "Frame of the last one."),
+        Field("first_ts", TIMESTAMP, "Time of the first one."),
+        Field("count", pa.int64(), "PDUs that said so.", False),
+    ),
+)
+
+COVERAGE = TableSchema(
+    name="coverage",
+    version=1,
+    doc=(
+        "How much of each flow the analyzers understood: one row per TCP or UDP flow that "
+        "carried payload, and per layer-2 flow of an analyzed EtherType, with the protocol "
+        "decided, how it was decided, and what could not be decoded (holes, a start in the "
+        "middle of a session, lost framing, encryption, PDUs decoded only in part)."
+    ),
+    fields=(
+        Field("capture_sha256", pa.string(), "Capture of the flow.", False),
+        Field("flow_id", pa.int64(), "The flow (see `flows.flow_id`).", False),
+        Field("transport", pa.string(), "`tcp`, `udp` or `ethernet`.", False),
+        Field("src_ip", pa.string(), "Initiator address (as in `flows`)."),
+        Field("dst_ip", pa.string(), "Responder address."),
+        Field("src_port", pa.uint16(), "Initiator port."),
+        Field("dst_port", pa.uint16(), "Responder port."),
+        Field("protocol", pa.string(), "Analyzer that decoded the flow; null when none did."),
+        Field(
+            "method",
+            pa.string(),
+            "`content` (recognised by its bytes), `port` (bytes inconclusive, well-known port "
+            "and no contradiction) or `unknown` (no analyzer recognised it).",
+            False,
+        ),
+        Field("confidence", pa.float64(), "Detection confidence 0..1 of the chosen analyzer."),
+        Field("pdus", pa.int64(), "PDUs (or datagrams, frames) decoded.", False),
+        Field("payload_bytes", pa.int64(), "Payload bytes taken in order (TCP) or seen.", False),
+        Field(
+            "gap_bytes", pa.int64(), "TCP bytes never seen: lost segments, snapped payload.", False
+        ),
+        Field("gaps", pa.int64(), "Holes in the TCP sequence.", False),
+        Field(
+            "retransmitted_bytes",
+            pa.int64(),
+            "TCP bytes seen again (retransmissions, keep-alives); counted once.",
+            False,
+        ),
+        Field(
+            "undecoded_bytes",
+            pa.int64(),
+            "Bytes where no PDU could start (framing lost after a hole or mid-session start), "
+            "and datagrams or frames no analyzer took.",
+            False,
+        ),
+        Field(
+            "midstream",
+            pa.bool_(),
+            "The capture started in the middle of the TCP session (no SYN seen).",
+            False,
+        ),
+        Field(
+            "encrypted",
+            pa.bool_(),
+            "The analyzer found the payload encrypted (e.g. an OPC UA channel with a security "
+            "policy other than None).",
+            False,
+        ),
+        Field(
+            "truncated_pdus",
+            pa.int64(),
+            "PDUs longer than 8 KiB: only their head was decoded.",
+            False,
+        ),
+        Field("errors", pa.int64(), "PDUs the analyzer could decode only in part.", False),
+        Field("notes", pa.list_(pa.string()), "The first few decoding problems, as text."),
+    ),
+)
+
+TABLES: dict[str, TableSchema] = {
+    t.name: t for t in (CAPTURES, ASSETS, FLOWS, OPERATIONS, IDENTITIES, COVERAGE)
+}
 
 
 def table(name: str) -> TableSchema:

@@ -22,6 +22,7 @@ UDP (DNP3) exposes ``ANALYZERS``, a tuple of its stream and datagram analyzers.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any, Literal, Protocol, runtime_checkable
 
 Direction = Literal["request", "response", "unsolicited"]
@@ -85,6 +86,23 @@ class ParseResult:
     operations: list[Operation] = field(default_factory=list)
     identities: list[IdentityFact] = field(default_factory=list)
     error: str | None = None  # why (part of) the PDU could not be decoded
+
+
+@dataclass(frozen=True)
+class CompiledTier:
+    """The optional compiled fast path of a stream analyzer (see ``protocols/_pdu_kernel.py``).
+
+    ``framing`` names a compiled framing (``mbap``, ``tpkt``, ``opcua``) equal to the
+    analyzer's ``pdu_length``; ``classify`` is the numba kernel that reads one PDU's code,
+    direction, target and flags or hands it to ``parse``; ``operation_name(code)`` gives the
+    ``operations.operation`` name of a code, and ``describe_target(unit, lo, hi)`` the readable
+    target of the ``O_UNIT``/``O_LO``/``O_HI`` columns (None when there is nothing to say).
+    """
+
+    framing: str
+    classify: Callable[..., None]
+    operation_name: Callable[[int], str]
+    describe_target: Callable[[int, int, int], str | None]
 
 
 @runtime_checkable

@@ -16,7 +16,14 @@ from cranewatch.observe.schemas import TABLES
 from cranewatch.store.workspace import Workspace
 
 # per-capture file name of each stored table, and the view name it gets
-STORED = {"captures": "captures", "flows": "flows", "capture_assets": "assets"}
+STORED = {
+    "captures": "captures",
+    "flows": "flows",
+    "capture_assets": "assets",
+    "operations": "operations",
+    "identities": "identities",
+    "coverage": "coverage",
+}
 
 ASSETS_VIEW = """
 CREATE VIEW assets AS

@@ -572,6 +572,7 @@ def decode_frame(buf, off, caplen, linktype, pk, counters):
         if ethertype != ETH_IPV4 and ethertype != ETH_IPV6:
             # a layer-2 frame (ARP, LLDP, PROFINET, LLC, ...) is a flow between MACs
             pk[li, L_ETHERTYPE] = ethertype if ethertype >= 0x0600 else 0
+            pk[li, L_L3_OFF] = pos
             if pk[li, L_HAS_MAC] > 0:
                 pk[li, L_VALID] = 1
                 return li + 1

@@ -201,13 +201,16 @@ PB_WIRELEN = 4
 PB_FLOW_ID = 5  # innermost flow with ports (or innermost flow), -1 when none
 PB_DIR = 6  # 0 from the flow's initiator, 1 from its responder
 PB_PROTO = 7
-PB_PAYLOAD_OFF = 8  # absolute offset in the buffer, -1 when none
+PB_PAYLOAD_OFF = 8  # absolute offset in the buffer, -1 when none (layer 2: after the EtherType)
 PB_PAYLOAD_CAPLEN = 9  # payload bytes actually captured
 PB_TCP_SEQ = 10
 PB_TCP_FLAGS = 11
 PB_ETHERTYPE = 12
 PB_FRAG = 13
-N_PB = 14
+PB_SPORT = 14  # transport ports of this frame's sender and receiver, -1 when none
+PB_DPORT = 15
+PB_PAYLOAD_LEN = 16  # payload length as the headers report it (more than captured: snapped)
+N_PB = 17
 
 # ---- link types ------------------------------------------------------------------------------
 DLT_NULL = 0

@@ -38,13 +38,16 @@ from cranewatch.engine._kernels.layout import (
     F_FRAGS,
     F_ID,
     F_INIT_B,
+    L_DPORT,
     L_ETHERTYPE,
     L_FRAG,
     L_HAS_PORTS,
     L_IPVER,
+    L_L3_OFF,
     L_PAYLOAD_LEN,
     L_PAYLOAD_OFF,
     L_PROTO,
+    L_SPORT,
     L_TCP_FLAGS,
     L_TCP_SEQ,
     MAX_LAYERS,
@@ -53,13 +56,16 @@ from cranewatch.engine._kernels.layout import (
     PB_CAPLEN,
     PB_DATA_OFF,
     PB_DIR,
+    PB_DPORT,
     PB_ETHERTYPE,
     PB_FLOW_ID,
     PB_FRAG,
     PB_FRAME,
     PB_PAYLOAD_CAPLEN,
+    PB_PAYLOAD_LEN,
     PB_PAYLOAD_OFF,
     PB_PROTO,
+    PB_SPORT,
     PB_TCP_FLAGS,
     PB_TCP_SEQ,
     PB_TS,
@@ -135,26 +141,42 @@ def process_frame(buf, off, caplen, wirelen, linktype, ts, frame, idle_ns, emit_
         pb[n, PB_WIRELEN] = wirelen
         pb[n, PB_FLOW_ID] = flow_id
         pb[n, PB_DIR] = direction
-        if inner >= 0:
-            pb[n, PB_PROTO] = pk[inner, L_PROTO] if pk[inner, L_IPVER] != 0 else -1
+        pend = off + caplen
+        if inner >= 0 and pk[inner, L_IPVER] != 0:
+            pb[n, PB_PROTO] = pk[inner, L_PROTO]
             po = pk[inner, L_PAYLOAD_OFF]
             pb[n, PB_PAYLOAD_OFF] = po
-            pend = off + caplen
             avail = pend - po if po >= 0 and po <= pend else 0
             # the reported length stops before Ethernet padding and trailers
             pb[n, PB_PAYLOAD_CAPLEN] = min(avail, pk[inner, L_PAYLOAD_LEN])
+            pb[n, PB_PAYLOAD_LEN] = pk[inner, L_PAYLOAD_LEN]
             pb[n, PB_TCP_SEQ] = pk[inner, L_TCP_SEQ]
             pb[n, PB_TCP_FLAGS] = pk[inner, L_TCP_FLAGS]
             pb[n, PB_ETHERTYPE] = pk[inner, L_ETHERTYPE]
             pb[n, PB_FRAG] = pk[0, L_FRAG]
+            if pk[inner, L_HAS_PORTS] != 0:
+                pb[n, PB_SPORT] = pk[inner, L_SPORT]
+                pb[n, PB_DPORT] = pk[inner, L_DPORT]
+            else:
+                pb[n, PB_SPORT] = -1
+                pb[n, PB_DPORT] = -1
         else:
+            # no IP layer: a layer-2 frame, whose data after the EtherType is its payload
             pb[n, PB_PROTO] = -1
-            pb[n, PB_PAYLOAD_OFF] = -1
-            pb[n, PB_PAYLOAD_CAPLEN] = 0
+            l2 = pk[inner, L_L3_OFF] if inner >= 0 else -1
+            if l2 >= 0 and l2 <= pend:
+                pb[n, PB_PAYLOAD_OFF] = l2
+                pb[n, PB_PAYLOAD_CAPLEN] = pend - l2
+            else:
+                pb[n, PB_PAYLOAD_OFF] = -1
+                pb[n, PB_PAYLOAD_CAPLEN] = 0
+            pb[n, PB_PAYLOAD_LEN] = pb[n, PB_PAYLOAD_CAPLEN]
             pb[n, PB_TCP_SEQ] = 0
             pb[n, PB_TCP_FLAGS] = 0
             pb[n, PB_ETHERTYPE] = pk[0, L_ETHERTYPE] if nl > 0 else -1
             pb[n, PB_FRAG] = pk[0, L_FRAG] if nl > 0 else 0
+            pb[n, PB_SPORT] = -1
+            pb[n, PB_DPORT] = -1
         counters[C_PKTS] = n + 1
 
 

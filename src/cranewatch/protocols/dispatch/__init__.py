@@ -1,0 +1,773 @@
+"""Runs every enabled protocol analyzer inside the one pass of ``cranewatch ingest``.
+
+The engine hands the dispatcher each chunk's decoded frames (``PacketBatch``) and every finished
+flow. Per flow the dispatcher
+
+1. decides the analyzer by content (``detection``), holding back the first segments or
+   datagrams of a flow until it can tell, then replaying them, so no PDU before the decision is
+   lost;
+2. for TCP, runs the stream kernel (``_stream_kernel``): sequence tracking, retransmissions,
+   holes, mid-session starts, and framing into PDUs (compiled framings) or in-order segments
+   (framed here with the analyzer's ``pdu_length``);
+3. gives the PDUs of an analyzer with a compiled tier to its numba ``classify`` kernel and counts
+   the results without Python objects (``_aggregate_kernel``); the PDUs that kernel hands back,
+   and all PDUs of the other analyzers, go to the analyzer's Python ``parse``;
+4. when the flow ends, writes its ``coverage`` row and keeps its addresses for the
+   ``operations`` and ``identities`` rows written at the end (``facts``).
+
+Per-flow state lives in numpy arrays indexed by the engine's dense flow ids (a few bytes per
+flow) and, for analysed TCP flows, in kernel "slots" reused after the flow ends, so memory
+follows the number of concurrently active analysed flows. See docs/architecture.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from cranewatch.engine._kernels import layout as L
+from cranewatch.engine._kernels.hashtable import rehash
+from cranewatch.engine.session import PacketBatch
+from cranewatch.engine.tables import flows_batch
+from cranewatch.observe.columns import numbers, strings
+from cranewatch.observe.schemas import COVERAGE
+from cranewatch.protocols._base import DatagramAnalyzer, ParseResult, StreamAnalyzer
+from cranewatch.protocols._pdu_kernel import (
+    FRAMING_NONE,
+    FRAMINGS,
+    MAX_STORED,
+    N_CSTATE,
+    N_OUT,
+    O_PYTHON,
+)
+from cranewatch.protocols.dispatch import _aggregate_kernel as G
+from cranewatch.protocols.dispatch import _stream_kernel as K
+from cranewatch.protocols.dispatch.detection import (
+    CONTENT,
+    METHODS,
+    UNKNOWN,
+    Decision,
+    decide_datagram,
+    decide_stream,
+)
+from cranewatch.protocols.dispatch.facts import Facts, FlowInfo
+
+Analyzer = StreamAnalyzer | DatagramAnalyzer
+CoverageSink = Callable[[pa.RecordBatch], None]
+
+HOLD_SEGMENTS = 4  # payload segments per direction held back before deciding on one side
+HOLD_BYTES = 4096  # bytes per direction looked at by detect()
+HOLD_DATAGRAMS = 4  # UDP datagrams tried before a flow is called unknown
+MAX_NOTES = 3
+MAX_PY_BUFFER = 1 << 20  # bytes a Python-framed stream may buffer for one PDU
+
+SLOTS = 1 << 10
+POOL_SLOTS = 1 << 6
+RECORDS = 1 << 15
+ARENA = 1 << 23
+AGG_CAPACITY = 1 << 10
+UNDECIDED, NO_ANALYZER = 0, -1
+
+
+@dataclass
+class _Held:
+    """Frames of a flow not decided yet: (packet-batch row, payload) in arrival order."""
+
+    rows: list[tuple[np.ndarray, bytes]] = field(default_factory=list)
+    sides: list[bytearray] = field(default_factory=lambda: [bytearray(), bytearray()])
+    segments: list[int] = field(default_factory=lambda: [0, 0])
+
+
+@dataclass
+class _FlowState:
+    """Python-side state of a decided flow."""
+
+    analyzer: int
+    state: dict[str, Any] = field(default_factory=dict)  # the analyzer's private memory
+    pdus: int = 0  # PDUs handled in Python
+    errors: int = 0
+    encrypted: bool = False
+    notes: list[str] = field(default_factory=list)
+    buffers: list[bytearray] = field(default_factory=lambda: [bytearray(), bytearray()])
+    undecoded: int = 0  # bytes (or datagrams' bytes) no PDU could be cut from
+    payload: int = 0  # UDP / layer-2 payload bytes seen
+
+
+class Dispatcher:
+    """Feeds a capture's frames to the analyzers and collects their facts (see module doc)."""
+
+    def __init__(
+        self,
+        analyzers: Sequence[Analyzer],
+        coverage_sink: CoverageSink,
+        compiled: bool = True,
+    ) -> None:
+        self.analyzers = list(analyzers)
+        self.coverage_sink = coverage_sink
+        self.stream: list[tuple[int, StreamAnalyzer]] = []
+        self.udp: list[tuple[int, DatagramAnalyzer]] = []
+        self.l2: dict[int, list[tuple[int, DatagramAnalyzer]]] = {}
+        self.framing = np.zeros(len(self.analyzers) + 1, np.int64)
+        self.tier: dict[int, Any] = {}
+        for i, a in enumerate(self.analyzers):
+            if isinstance(a, StreamAnalyzer):
+                self.stream.append((i, a))
+                tier = getattr(a, "compiled", None)
+                if compiled and tier is not None and tier.framing in FRAMINGS:
+                    self.framing[i] = FRAMINGS[tier.framing]
+                    self.tier[i] = tier
+            elif a.ethertypes:
+                for et in a.ethertypes:
+                    self.l2.setdefault(et, []).append((i, a))
+            else:
+                self.udp.append((i, a))
+        self.stream_ports = {p for _, a in self.stream for p in a.ports}
+        self.l2_types = np.array(sorted(self.l2), np.int64)
+        # per flow id
+        cap = 1 << 12
+        self.decision = np.zeros(cap, np.int16)
+        self.slot_of = np.full(cap, -1, np.int64)
+        self.client_dir = np.zeros(cap, np.int8)
+        self.syn = np.zeros(cap, np.bool_)
+        self.method = np.zeros(cap, np.int8)
+        self.confidence = np.zeros(cap, np.float32)
+        # per kernel slot (analysed TCP flows)
+        self.slot_flow = np.full(SLOTS, -1, np.int64)
+        self.free_slots = list(range(SLOTS - 1, -1, -1))
+        self.ss = np.zeros((2 * SLOTS, K.N_SSTATE), np.int64)
+        self.ss[:, K.S_CARRY] = -1
+        self.cstate = np.zeros((SLOTS, N_CSTATE), np.int64)
+        self.pool = np.zeros(POOL_SLOTS * MAX_STORED, np.uint8)
+        self.free = np.arange(POOL_SLOTS - 1, -1, -1, dtype=np.int64)
+        self.ctl = np.zeros(K.N_CTL, np.int64)
+        self.ctl[K.X_FREE] = POOL_SLOTS
+        self.rec = np.zeros((RECORDS, K.N_REC), np.int64)
+        self.arena = np.zeros(ARENA, np.uint8)
+        self.agg_keys, self.agg_stats = G.new_table(AGG_CAPACITY)
+        self.agg_used = np.zeros(1, np.int64)
+        self.agg_w = np.zeros(G.N_GKEY, np.int64)
+        self.facts = Facts()
+        self.flows: dict[int, _FlowState] = {}
+        self.held: dict[int, _Held] = {}
+        self.ended: list[tuple[np.ndarray, np.ndarray]] = []
+        self.flow_info: dict[int, FlowInfo] = {}
+
+    # ================================================================ engine callbacks
+    def on_packets(self, batch: PacketBatch) -> None:
+        rows, data = batch.rows, batch.data
+        fid = rows[:, L.PB_FLOW_ID]
+        if len(fid) and fid.max() >= len(self.decision):
+            self._grow_flows(int(fid.max()))
+        proto = rows[:, L.PB_PROTO]
+        known = (fid >= 0) & (self.decision[np.maximum(fid, 0)] != NO_ANALYZER)
+        if self.stream:
+            is_tcp = (fid >= 0) & (proto == 6)
+            # a SYN only tells that the session's start is in the capture; streams begin
+            # with their first payload byte
+            self.syn[fid[is_tcp & ((rows[:, L.PB_TCP_FLAGS] & 2) != 0)]] = True
+            tcp = known & is_tcp & (rows[:, L.PB_PAYLOAD_LEN] > 0)
+            if tcp.any():
+                self._tcp(rows, data, np.flatnonzero(tcp))
+        if self.udp:
+            udp = known & (proto == 17) & (rows[:, L.PB_PAYLOAD_CAPLEN] > 0)
+            if udp.any():
+                self._datagrams(rows, data, np.flatnonzero(udp), layer2=False)
+        if len(self.l2_types):
+            l2 = (
+                (fid >= 0)
+                & (proto == -1)
+                & np.isin(rows[:, L.PB_ETHERTYPE], self.l2_types)
+                & (rows[:, L.PB_PAYLOAD_CAPLEN] > 0)
+            )
+            if l2.any():
+                self._datagrams(rows, data, np.flatnonzero(l2), layer2=True)
+        self._finish_ended()
+
+    def on_flows(self, keys: np.ndarray, stats: np.ndarray) -> None:
+        """Flows the engine finished; handled after the next packet batch (their last frames
+        may still be in the batch being filled)."""
+        self.ended.append((keys, stats))
+
+    def finish(self) -> None:
+        """The capture is over: every remaining flow has been reported through ``on_flows``."""
+        self._finish_ended()
+        self.facts.merge_compiled(
+            self.agg_keys,
+            self.agg_stats,
+            [a.name for a in self.analyzers],
+            [self._name_of(i) for i in range(len(self.analyzers))],
+            [self._target_of(i) for i in range(len(self.analyzers))],
+        )
+
+    def operations_table(self, sha256: str) -> pa.Table:
+        return self.facts.operations_table(sha256, self.flow_info)
+
+    def identities_table(self, sha256: str) -> pa.Table:
+        return self.facts.identities_table(sha256, self.flow_info)
+
+    # ================================================================ TCP
+    def _tcp(self, rows: np.ndarray, data: np.ndarray, idx: np.ndarray) -> None:
+        fid = rows[idx, L.PB_FLOW_ID]
+        undecided = self.decision[fid] == UNDECIDED
+        main = ~undecided
+        if undecided.any():
+            replays: list[int] = []
+            for k in np.flatnonzero(undecided).tolist():
+                f = int(fid[k])
+                if self.decision[f] != UNDECIDED:
+                    main[k] = self.decision[f] > 0  # decided earlier in this batch
+                    continue
+                self._hold(f, rows[idx[k]], data)
+                if self._try_decide(f, final=False):
+                    replays.append(f)
+            for f in replays:
+                self._replay(f)
+        sel = idx[main & (self.decision[fid] > 0)]
+        if len(sel):
+            self._run_streams(self._columns(rows, sel), data)
+
+    def _hold(self, f: int, row: np.ndarray, data: np.ndarray) -> None:
+        held = self.held.get(f)
+        if held is None:
+            held = self.held[f] = _Held()
+        off, n = int(row[L.PB_PAYLOAD_OFF]), int(row[L.PB_PAYLOAD_CAPLEN])
+        payload = bytes(data[off : off + n]) if off >= 0 and n > 0 else b""
+        held.rows.append((row.copy(), payload))
+        if payload:
+            side = int(row[L.PB_DIR])
+            held.segments[side] += 1
+            room = HOLD_BYTES - len(held.sides[side])
+            if room > 0:
+                held.sides[side] += payload[:room]
+
+    def _try_decide(self, f: int, final: bool) -> bool:
+        """Decide a held TCP flow when its bytes allow (or must: ``final``); True when it got
+        an analyzer and its held frames should be replayed."""
+        held = self.held[f]
+        both = bool(held.sides[0]) and bool(held.sides[1])
+        enough = max(held.segments) >= HOLD_SEGMENTS or max(map(len, held.sides)) >= HOLD_BYTES
+        if not (final or both or enough):
+            return False
+        client = self._client_side(f, held)
+        decision = decide_stream(
+            self.stream,
+            bytes(held.sides[client]),
+            bytes(held.sides[1 - client]),
+            self._server_port(held, client),
+            final or both or enough,
+        )
+        if decision is None:
+            return False
+        self.client_dir[f] = client
+        return self._assign(f, decision, tcp=True)
+
+    def _client_side(self, f: int, held: _Held) -> int:
+        """The initiator is the client unless the capture missed the SYN and only the
+        initiator's port is a well-known analyzer port (a session already running)."""
+        if self.syn[f] or not held.rows:
+            return 0
+        row = held.rows[0][0]
+        src, dst = int(row[L.PB_SPORT]), int(row[L.PB_DPORT])
+        if row[L.PB_DIR] == 1:
+            src, dst = dst, src
+        if src in self.stream_ports and dst not in self.stream_ports:
+            return 1
+        return 0
+
+    @staticmethod
+    def _server_port(held: _Held, client: int) -> int:
+        row = held.rows[0][0]
+        src, dst = int(row[L.PB_SPORT]), int(row[L.PB_DPORT])
+        if row[L.PB_DIR] == 1:
+            src, dst = dst, src
+        return src if client == 1 else dst
+
+    def _assign(self, f: int, decision: Decision, tcp: bool) -> bool:
+        self.method[f] = METHODS.index(decision.method)
+        self.confidence[f] = decision.confidence
+        if decision.index < 0:
+            self.decision[f] = NO_ANALYZER
+            self.held.pop(f, None)
+            return False
+        self.decision[f] = decision.index + 1
+        self.flows[f] = _FlowState(decision.index)
+        if tcp:
+            if not self.free_slots:
+                self._grow_slots()
+            slot = self.free_slots.pop()
+            self.slot_of[f] = slot
+            self.slot_flow[slot] = f
+            self.ss[2 * slot : 2 * slot + 2] = 0
+            self.ss[2 * slot : 2 * slot + 2, K.S_CARRY] = -1
+            self.ss[2 * slot : 2 * slot + 2, K.S_FRAMING] = self.framing[decision.index]
+            self.cstate[slot] = 0
+        return True
+
+    def _replay(self, f: int) -> None:
+        held = self.held.pop(f, None)
+        if held is None or not held.rows:
+            return
+        rows = np.stack([r for r, _ in held.rows])
+        payloads = [p for _, p in held.rows]
+        offsets = np.cumsum([0] + [len(p) for p in payloads[:-1]], dtype=np.int64)
+        data = (
+            np.frombuffer(b"".join(payloads), np.uint8) if any(payloads) else np.zeros(1, np.uint8)
+        )
+        rows[:, L.PB_PAYLOAD_OFF] = np.where(rows[:, L.PB_PAYLOAD_CAPLEN] > 0, offsets, -1)
+        self._run_streams(self._columns(rows, np.arange(len(rows))), data)
+
+    def _columns(self, rows: np.ndarray, sel: np.ndarray) -> np.ndarray:
+        cols = np.empty((len(sel), K.N_COLS), np.int64)
+        r = rows[sel]
+        cols[:, K.C_FRAME] = r[:, L.PB_FRAME]
+        cols[:, K.C_TS] = r[:, L.PB_TS]
+        cols[:, K.C_SLOT] = self.slot_of[r[:, L.PB_FLOW_ID]]
+        cols[:, K.C_DIR] = r[:, L.PB_DIR]
+        cols[:, K.C_OFF] = r[:, L.PB_PAYLOAD_OFF]
+        cols[:, K.C_CAPLEN] = r[:, L.PB_PAYLOAD_CAPLEN]
+        cols[:, K.C_LEN] = r[:, L.PB_PAYLOAD_LEN]
+        cols[:, K.C_SEQ] = r[:, L.PB_TCP_SEQ]
+        cols[:, K.C_FLAGS] = r[:, L.PB_TCP_FLAGS]
+        return cols
+
+    def _run_streams(self, cols: np.ndarray, data: np.ndarray) -> None:
+        order = np.arange(len(cols), dtype=np.int64)
+        start = 0
+        while True:
+            start, status = K.reassemble(
+                order,
+                start,
+                cols,
+                data,
+                self.ss,
+                self.pool,
+                self.free,
+                self.ctl,
+                self.rec,
+                self.arena,
+            )
+            self._consume_records()
+            if status == K.ST_DONE:
+                return
+            if status == K.ST_GROW:
+                self._grow_pool()
+
+    def _consume_records(self) -> None:
+        n = int(self.ctl[K.X_RECS])
+        if n == 0:
+            return
+        rec = self.rec[:n]
+        streams = rec[:, K.R_STREAM]
+        slots = streams >> 1
+        flows = self.slot_flow[slots]
+        analyzer = self.decision[flows].astype(np.int64) - 1
+        sides = streams & 1
+        python = np.ones(n, np.bool_)
+        pdu = rec[:, K.R_KIND] == K.K_PDU
+        for a, tier in self.tier.items():
+            mine = np.flatnonzero(pdu & (analyzer == a))
+            if not len(mine):
+                continue
+            out = np.zeros((len(mine), N_OUT), np.int64)
+            client = (sides[mine] == self.client_dir[flows[mine]]).astype(np.int64)
+            tier.classify(
+                self.arena,
+                rec[mine, K.R_OFF],
+                rec[mine, K.R_STORED],
+                client,
+                self.cstate,
+                slots[mine],
+                out,
+            )
+            python[mine] = out[:, O_PYTHON] != 0
+            self._aggregate(
+                out, flows[mine], sides[mine], a, rec[mine, K.R_FRAME], rec[mine, K.R_TS]
+            )
+        for r in np.flatnonzero(python).tolist():
+            self._python_record(rec[r], int(flows[r]), int(sides[r]))
+        self.ctl[K.X_RECS] = 0
+        self.ctl[K.X_ARENA] = 0
+
+    def _aggregate(
+        self,
+        out: np.ndarray,
+        flows: np.ndarray,
+        sides: np.ndarray,
+        a: int,
+        frames: np.ndarray,
+        ts: np.ndarray,
+    ) -> None:
+        done = 0
+        while done < len(out):
+            limit = int(self.agg_keys.shape[0] * 0.7)
+            got = G.aggregate(
+                self.agg_keys, self.agg_stats, self.agg_used, out[done:], flows[done:], sides[done:],
+                a, frames[done:], ts[done:], limit, self.agg_w,
+            )  # fmt: skip
+            done += int(got)
+            if done < len(out):
+                self.agg_keys, self.agg_stats = rehash(
+                    self.agg_keys, self.agg_stats, self.agg_keys.shape[0] * 2
+                )
+
+    def _python_record(self, rec: np.ndarray, f: int, side: int) -> None:
+        fs = self.flows.get(f)
+        if fs is None:
+            return
+        analyzer = self.analyzers[fs.analyzer]
+        kind = int(rec[K.R_KIND])
+        frame, ts = int(rec[K.R_FRAME]), int(rec[K.R_TS])
+        from_client = side == int(self.client_dir[f])
+        if kind == K.K_PDU:
+            off, stored = int(rec[K.R_OFF]), int(rec[K.R_STORED])
+            pdu = bytes(self.arena[off : off + stored])
+            self._parse(fs, analyzer, pdu, from_client, f, side, ts, frame)
+            return
+        buf = fs.buffers[side]
+        if kind == K.K_GAP:
+            fs.undecoded += len(buf)
+            buf.clear()
+            return
+        off, stored = int(rec[K.R_OFF]), int(rec[K.R_STORED])
+        buf += self.arena[off : off + stored].tobytes()
+        assert isinstance(analyzer, StreamAnalyzer)
+        pos = 0
+        while pos < len(buf):
+            try:
+                n = int(analyzer.pdu_length(buf, pos))
+            except Exception:
+                n = -1
+            if n < 0:
+                fs.undecoded += len(buf) - pos
+                pos = len(buf)
+                break
+            if n == 0 or pos + n > len(buf):
+                if len(buf) - pos > MAX_PY_BUFFER:
+                    fs.undecoded += len(buf) - pos
+                    pos = len(buf)
+                break
+            self._parse(fs, analyzer, bytes(buf[pos : pos + n]), from_client, f, side, ts, frame)
+            pos += n
+        del buf[:pos]
+
+    def _parse(
+        self,
+        fs: _FlowState,
+        analyzer: Analyzer,
+        pdu: bytes,
+        from_client: bool,
+        f: int,
+        side: int,
+        ts: int,
+        frame: int,
+    ) -> None:
+        try:
+            result = analyzer.parse(pdu, from_client, fs.state)
+        except Exception as exc:  # a broken plugin: counted, never fatal
+            result = ParseResult(
+                error=f"{analyzer.name} parser failed: {type(exc).__name__}: {exc}"
+            )
+        fs.pdus += 1
+        error = result.error
+        if error == "encrypted":
+            fs.encrypted = True
+            error = None
+        if error:
+            fs.errors += 1
+            if len(fs.notes) < MAX_NOTES and error not in fs.notes:
+                fs.notes.append(error)
+        for op in result.operations:
+            self.facts.add_operation(f, side, op, ts, frame, bool(error))
+        for fact in result.identities:
+            self.facts.add_identity(f, side, fact, ts, frame)
+
+    # ================================================================ UDP and layer 2
+    def _datagrams(self, rows: np.ndarray, data: np.ndarray, idx: np.ndarray, layer2: bool) -> None:
+        for r in idx.tolist():
+            row = rows[r]
+            f = int(row[L.PB_FLOW_ID])
+            if self.decision[f] == NO_ANALYZER and not layer2:
+                continue
+            off, n = int(row[L.PB_PAYLOAD_OFF]), int(row[L.PB_PAYLOAD_CAPLEN])
+            payload = bytes(data[off : off + n])
+            side = int(row[L.PB_DIR])
+            from_client = side == 0
+            if layer2:
+                self._frame_l2(f, row, payload, from_client, side)
+                continue
+            if self.decision[f] == UNDECIDED:
+                held = self.held.get(f)
+                if held is None:
+                    held = self.held[f] = _Held()
+                held.rows.append((row.copy(), payload))
+                port = int(row[L.PB_DPORT] if side == 0 else row[L.PB_SPORT])
+                decision = decide_datagram(self.udp, payload, from_client, port)
+                if decision is None:
+                    if len(held.rows) >= HOLD_DATAGRAMS:
+                        self._assign(f, Decision(-1, UNKNOWN, 0.0), tcp=False)
+                    continue
+                self._assign(f, decision, tcp=False)
+                for hrow, hpay in self.held.pop(f).rows:
+                    self._datagram(f, hrow, hpay, int(hrow[L.PB_DIR]))
+                continue
+            self._datagram(f, row, payload, side)
+
+    def _datagram(self, f: int, row: np.ndarray, payload: bytes, side: int) -> None:
+        fs = self.flows[f]
+        fs.payload += len(payload)
+        self._parse(
+            fs,
+            self.analyzers[fs.analyzer],
+            payload,
+            side == 0,
+            f,
+            side,
+            int(row[L.PB_TS]),
+            int(row[L.PB_FRAME]),
+        )
+
+    def _frame_l2(
+        self, f: int, row: np.ndarray, payload: bytes, from_client: bool, side: int
+    ) -> None:
+        """Layer-2 protocols share EtherTypes with cyclic traffic (PROFINET RT), so every frame
+        is recognised on its own."""
+        candidates = self.l2[int(row[L.PB_ETHERTYPE])]
+        decision = decide_datagram(candidates, payload, from_client, 0)
+        fs = self.flows.get(f)
+        if decision is None:
+            if fs is None:
+                fs = self.flows[f] = _FlowState(-1)
+            fs.undecoded += len(payload)
+            fs.payload += len(payload)
+            return
+        if self.decision[f] <= 0:
+            self._assign_l2(f, decision)
+            fs = self.flows[f]
+        assert fs is not None
+        fs.payload += len(payload)
+        self._parse(
+            fs,
+            self.analyzers[decision.index],
+            payload,
+            from_client,
+            f,
+            side,
+            int(row[L.PB_TS]),
+            int(row[L.PB_FRAME]),
+        )
+
+    def _assign_l2(self, f: int, decision: Decision) -> None:
+        old = self.flows.get(f)
+        self.decision[f] = decision.index + 1
+        self.method[f] = METHODS.index(decision.method)
+        self.confidence[f] = decision.confidence
+        fs = _FlowState(decision.index)
+        if old is not None:  # frames no analyzer took before this one
+            fs.undecoded, fs.payload = old.undecoded, old.payload
+        self.flows[f] = fs
+
+    # ================================================================ flow end
+    def _finish_ended(self) -> None:
+        while self.ended:
+            keys, stats = self.ended.pop(0)
+            self._flows_ended(keys, stats)
+
+    def _flows_ended(self, keys: np.ndarray, stats: np.ndarray) -> None:
+        fid = stats[:, L.F_ID]
+        if len(fid) and fid.max() >= len(self.decision):
+            self._grow_flows(int(fid.max()))
+        # TCP flows still undecided: decide on what was seen, and replay
+        for f in fid[self.decision[fid] == UNDECIDED].tolist():
+            held = self.held.get(f)
+            if held is None:
+                continue
+            if held.rows and held.rows[0][0][L.PB_PROTO] == 6:
+                if self._try_decide(f, final=True):
+                    self._replay(f)
+            else:
+                self.held.pop(f, None)
+                self._assign(f, Decision(-1, UNKNOWN, 0.0), tcp=False)
+        proto = (keys[:, L.K_META] >> 16) & 0xFF
+        ipver = (keys[:, L.K_META] >> 24) & 0xF
+        payload = stats[:, L.F_PAY_A] + stats[:, L.F_PAY_B]
+        transport_ok = (ipver != 0) & ((proto == 6) | (proto == 17))
+        analysed = self.decision[fid] != UNDECIDED
+        l2_seen = (
+            np.array([f in self.flows for f in fid.tolist()], np.bool_)
+            if len(fid)
+            else np.zeros(0, np.bool_)
+        )
+        mask = (transport_ok & ((payload > 0) | analysed)) | l2_seen
+        if mask.any():
+            self._coverage(keys[mask], stats[mask])
+        for f in fid.tolist():
+            self._release_flow(f)
+
+    def _coverage(self, keys: np.ndarray, stats: np.ndarray) -> None:
+        batch = flows_batch(keys, stats, "")
+        fid = stats[:, L.F_ID]
+        n = len(fid)
+        proto = (keys[:, L.K_META] >> 16) & 0xFF
+        ipver = (keys[:, L.K_META] >> 24) & 0xF
+        transport = np.where(ipver == 0, "ethernet", np.where(proto == 6, "tcp", "udp"))
+        dec = self.decision[fid].astype(np.int64)
+        method = self.method[fid]
+        pdus = np.zeros(n, np.int64)
+        pay = (stats[:, L.F_PAY_A] + stats[:, L.F_PAY_B]).astype(np.int64)
+        gap_bytes = np.zeros(n, np.int64)
+        gaps = np.zeros(n, np.int64)
+        retx = np.zeros(n, np.int64)
+        undecoded = np.where(dec > 0, 0, pay)
+        midstream = np.zeros(n, np.bool_)
+        encrypted = np.zeros(n, np.bool_)
+        truncated = np.zeros(n, np.int64)
+        errors = np.zeros(n, np.int64)
+        notes: list[list[str] | None] = [None] * n
+        protocols: list[str | None] = [None] * n
+        methods: list[str] = [UNKNOWN] * n
+        info_cols = batch.select(
+            ["vlan", "src_ip", "dst_ip", "src_port", "dst_port", "src_mac", "dst_mac"]
+        ).to_pydict()
+        for i in np.flatnonzero(dec > 0).tolist():
+            f = int(fid[i])
+            a = int(dec[i]) - 1
+            protocols[i] = self.analyzers[a].name
+            methods[i] = METHODS[method[i]] or CONTENT
+            fs = self.flows.get(f)
+            slot = int(self.slot_of[f])
+            if slot >= 0:
+                s = self.ss[2 * slot : 2 * slot + 2]
+                pay[i] = int(s[:, K.S_BYTES].sum())
+                gap_bytes[i] = int(s[:, K.S_GAP_BYTES].sum())
+                gaps[i] = int(s[:, K.S_GAPS].sum())
+                retx[i] = int(s[:, K.S_RETX_BYTES].sum())
+                truncated[i] = int(s[:, K.S_TRUNC_PDUS].sum())
+                undecoded[i] = int(s[:, K.S_DESYNC_BYTES].sum()) + int(s[:, K.S_CARRY_LEN].sum())
+                midstream[i] = bool((s[:, K.S_STATUS] & K.SB_MIDSTREAM).any()) and not self.syn[f]
+                if self.framing[a] != FRAMING_NONE:
+                    pdus[i] = int(s[:, K.S_PDUS].sum())
+            if fs is not None:
+                if slot < 0:
+                    pay[i] = fs.payload
+                if slot < 0 or self.framing[a] == FRAMING_NONE:
+                    pdus[i] += fs.pdus
+                undecoded[i] += fs.undecoded + sum(len(b) for b in fs.buffers)
+                errors[i] = fs.errors
+                encrypted[i] = fs.encrypted
+                notes[i] = list(fs.notes) or None
+            self.flow_info[f] = FlowInfo(
+                str(transport[i]),
+                *(
+                    info_cols[c][i]
+                    for c in (
+                        "vlan",
+                        "src_ip",
+                        "dst_ip",
+                        "src_port",
+                        "dst_port",
+                        "src_mac",
+                        "dst_mac",
+                    )
+                ),
+            )
+        for i in np.flatnonzero(dec <= 0).tolist():
+            fs = self.flows.get(int(fid[i]))
+            if fs is not None:  # layer-2 frames no analyzer took
+                undecoded[i] = fs.undecoded
+                pay[i] = fs.payload
+        conf = self.confidence[fid].astype(np.float64)
+        columns = {
+            "capture_sha256": strings([""] * n),
+            "flow_id": numbers(fid.astype(np.int64), pa.int64()),
+            "transport": strings([str(t) for t in transport]),
+            "src_ip": batch.column("src_ip"),
+            "dst_ip": batch.column("dst_ip"),
+            "src_port": batch.column("src_port"),
+            "dst_port": batch.column("dst_port"),
+            "protocol": strings(protocols),
+            "method": strings(methods),
+            "confidence": numbers(conf, pa.float64(), dec > 0),
+            "pdus": numbers(pdus, pa.int64()),
+            "payload_bytes": numbers(pay, pa.int64()),
+            "gap_bytes": numbers(gap_bytes, pa.int64()),
+            "gaps": numbers(gaps, pa.int64()),
+            "retransmitted_bytes": numbers(retx, pa.int64()),
+            "undecoded_bytes": numbers(undecoded, pa.int64()),
+            "midstream": pa.array(midstream, pa.bool_()),
+            "encrypted": pa.array(encrypted, pa.bool_()),
+            "truncated_pdus": numbers(truncated, pa.int64()),
+            "errors": numbers(errors, pa.int64()),
+            "notes": pa.array(notes, pa.list_(pa.string())),
+        }
+        self.coverage_sink(
+            pa.RecordBatch.from_arrays(list(columns.values()), schema=COVERAGE.arrow)
+        )
+
+    def _release_flow(self, f: int) -> None:
+        self.flows.pop(f, None)
+        self.held.pop(f, None)
+        slot = int(self.slot_of[f])
+        if slot < 0:
+            return
+        for s in (2 * slot, 2 * slot + 1):
+            carry = int(self.ss[s, K.S_CARRY])
+            if carry >= 0:
+                self.free[self.ctl[K.X_FREE]] = carry
+                self.ctl[K.X_FREE] += 1
+                self.ss[s, K.S_CARRY] = -1
+        self.slot_of[f] = -1
+        self.slot_flow[slot] = -1
+        self.free_slots.append(slot)
+
+    # ================================================================ growth
+    def _grow_flows(self, top: int) -> None:
+        cap = len(self.decision)
+        while cap <= top:
+            cap *= 2
+        for name, fill in (
+            ("decision", 0),
+            ("slot_of", -1),
+            ("client_dir", 0),
+            ("syn", False),
+            ("method", 0),
+            ("confidence", 0),
+        ):
+            old = getattr(self, name)
+            new = np.full(cap, fill, old.dtype)
+            new[: len(old)] = old
+            setattr(self, name, new)
+
+    def _grow_slots(self) -> None:
+        n = len(self.slot_flow)
+        self.slot_flow = np.concatenate([self.slot_flow, np.full(n, -1, np.int64)])
+        ss = np.zeros((4 * n, K.N_SSTATE), np.int64)
+        ss[:, K.S_CARRY] = -1
+        ss[: 2 * n] = self.ss
+        self.ss = ss
+        self.cstate = np.concatenate([self.cstate, np.zeros((n, N_CSTATE), np.int64)])
+        self.free_slots.extend(range(2 * n - 1, n - 1, -1))
+
+    def _grow_pool(self) -> None:
+        n = len(self.pool) // MAX_STORED
+        pool = np.zeros(2 * n * MAX_STORED, np.uint8)
+        pool[: len(self.pool)] = self.pool
+        self.pool = pool
+        free = np.zeros(2 * n, np.int64)
+        k = int(self.ctl[K.X_FREE])
+        free[:k] = self.free[:k]
+        free[k : k + n] = np.arange(2 * n - 1, n - 1, -1)
+        self.free = free
+        self.ctl[K.X_FREE] = k + n
+
+    # ================================================================ naming
+    def _name_of(self, a: int) -> Callable[[int], str]:
+        tier = self.tier.get(a)
+        return tier.operation_name if tier is not None else (lambda code: f"code_{code}")
+
+    def _target_of(self, a: int) -> Callable[[int, int, int], str | None]:
+        tier = self.tier.get(a)
+        return tier.describe_target if tier is not None else (lambda u, lo, hi: None)

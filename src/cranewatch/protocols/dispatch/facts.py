@@ -1,0 +1,291 @@
+"""Collects the analyzers' facts per flow and writes them as the ``operations`` and ``identities``
+tables.
+
+Operations are counted per (flow, sending side, protocol, code, direction): the Python tier adds
+one :class:`~cranewatch.protocols._base.Operation` at a time, the compiled tier arrives as rows
+of its hash table (``_aggregate_kernel``) and is merged in here. Targets are kept as readable
+text, at most ``MAX_TARGETS`` distinct ones per row (the rest counted). Identities are counted
+per (flow, side the fact is about, protocol, attribute, value), with their first and last frame
+as evidence. Addresses come from the flow the facts travelled in, so an identity is tied to the
+device that sent (or, for ``about="receiver"``, received) the PDU.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+
+from cranewatch.observe.columns import numbers, strings
+from cranewatch.observe.schemas import IDENTITIES, OPERATIONS, TIMESTAMP
+from cranewatch.protocols._base import IdentityFact, Operation
+from cranewatch.protocols._pdu_kernel import (
+    DIRECTIONS,
+    F_CONTROL,
+    F_DIAGNOSTIC,
+    F_READ,
+    F_WRITE,
+)
+from cranewatch.protocols.dispatch import _aggregate_kernel as G
+
+MAX_TARGETS = 8
+MAX_TARGET_TEXT = 400
+
+
+@dataclass(frozen=True)
+class FlowInfo:
+    """Addresses of a flow, initiator first (as in the ``flows`` table)."""
+
+    transport: str
+    vlan: int | None
+    src_ip: str | None
+    dst_ip: str | None
+    src_port: int | None
+    dst_port: int | None
+    src_mac: str | None
+    dst_mac: str | None
+
+    def sides(self, side: int) -> tuple[object, ...]:
+        """(src_ip, dst_ip, src_port, dst_port, src_mac, dst_mac) of a PDU sent by ``side``."""
+        if side == 0:
+            return (
+                self.src_ip,
+                self.dst_ip,
+                self.src_port,
+                self.dst_port,
+                self.src_mac,
+                self.dst_mac,
+            )
+        return (self.dst_ip, self.src_ip, self.dst_port, self.src_port, self.dst_mac, self.src_mac)
+
+
+@dataclass
+class OperationRow:
+    name: str
+    pdus: int = 0
+    first_ts: int = 0
+    last_ts: int = 0
+    frames: list[int] = field(default_factory=list)
+    flags: int = 0
+    exceptions: int = 0
+    errors: int = 0
+    targets: dict[str, None] = field(default_factory=dict)
+    more_targets: int = 0
+
+    def add(self, ts: int, frame: int, count: int = 1) -> None:
+        if self.pdus == 0:
+            self.first_ts = self.last_ts = ts
+        else:
+            self.first_ts = min(self.first_ts, ts)
+            self.last_ts = max(self.last_ts, ts)
+        if len(self.frames) < G.EXAMPLE_FRAMES:
+            self.frames.append(frame)
+        self.pdus += count
+
+    def target(self, text: str | None) -> None:
+        if not text:
+            return
+        if text in self.targets:
+            return
+        if len(self.targets) < MAX_TARGETS:
+            self.targets[text] = None
+        else:
+            self.more_targets += 1
+
+
+@dataclass
+class IdentityRow:
+    flow_id: int
+    confidence: float
+    first_frame: int
+    last_frame: int
+    first_ts: int
+    count: int = 0
+
+
+OpKey = tuple[int, int, str, int, str]  # flow, side, protocol, code, direction
+IdKey = tuple[int, int, str, str, str]  # flow, side, protocol, attribute, value
+
+
+def _flag_bits(op: Operation) -> int:
+    return (
+        (F_READ if op.is_read else 0)
+        | (F_WRITE if op.is_write else 0)
+        | (F_CONTROL if op.is_control else 0)
+        | (F_DIAGNOSTIC if op.is_diagnostic else 0)
+    )
+
+
+class Facts:
+    """Operations and identities of one capture, until the tables are written."""
+
+    def __init__(self) -> None:
+        self.operations: dict[OpKey, OperationRow] = {}
+        self.identities: dict[IdKey, IdentityRow] = {}
+
+    # ---------------------------------------------------------------- Python tier
+    def add_operation(
+        self, flow: int, side: int, op: Operation, ts: int, frame: int, error: bool
+    ) -> None:
+        key = (flow, side, op.protocol, int(op.code), op.direction)
+        row = self.operations.get(key)
+        if row is None:
+            row = self.operations[key] = OperationRow(op.name)
+        row.add(ts, frame)
+        row.flags |= _flag_bits(op)
+        if op.exception is not None:
+            row.exceptions += 1
+        if error:
+            row.errors += 1
+        row.target(op.target)
+
+    def add_identity(self, flow: int, side: int, fact: IdentityFact, ts: int, frame: int) -> None:
+        about = side if fact.about == "sender" else 1 - side
+        value = str(fact.value).strip()
+        if not value:
+            return
+        key = (flow, about, fact.protocol, fact.attribute, value)
+        row = self.identities.get(key)
+        if row is None:
+            row = self.identities[key] = IdentityRow(flow, fact.confidence, frame, frame, ts)
+        row.count += 1
+        row.confidence = max(row.confidence, fact.confidence)
+        row.last_frame = max(row.last_frame, frame)
+        if frame < row.first_frame:
+            row.first_frame, row.first_ts = frame, ts
+
+    # ---------------------------------------------------------------- compiled tier
+    def merge_compiled(
+        self,
+        keys: np.ndarray,
+        stats: np.ndarray,
+        protocol_of: Sequence[str],
+        name_of: Sequence[Callable[[int], str]],
+        target_of: Sequence[Callable[[int, int, int], str | None]],
+    ) -> None:
+        """Fold the compiled tier's hash-table rows into the operations."""
+        used = np.flatnonzero(stats[:, G.A_USED] != 0)
+        # frame order, so example frames and targets come out in capture order
+        used = used[np.argsort(stats[used, G.A_FRAME0], kind="stable")]
+        for slot in used.tolist():
+            k = keys[slot].tolist()
+            st = stats[slot].tolist()
+            a = k[G.G_ANALYZER]
+            code = k[G.G_CODE]
+            key = (k[G.G_FLOW], k[G.G_SIDE], protocol_of[a], code, DIRECTIONS[k[G.G_DIRECTION]])
+            row = self.operations.get(key)
+            if row is None:
+                row = self.operations[key] = OperationRow(name_of[a](code))
+            frames = [f for f in st[G.A_FRAME0 : G.A_FRAME2 + 1] if f >= 0]
+            if row.pdus == 0:
+                row.first_ts, row.last_ts = st[G.A_FIRST_TS], st[G.A_LAST_TS]
+            else:
+                row.first_ts = min(row.first_ts, st[G.A_FIRST_TS])
+                row.last_ts = max(row.last_ts, st[G.A_LAST_TS])
+            row.frames = sorted(row.frames + frames)[: G.EXAMPLE_FRAMES]
+            row.pdus += st[G.A_PDUS]
+            row.flags |= st[G.A_FLAGS]
+            row.exceptions += st[G.A_EXCEPTIONS]
+            row.target(target_of[a](k[G.G_UNIT], st[G.A_LO], st[G.A_HI]))
+
+    # ---------------------------------------------------------------- tables
+    def operations_table(self, sha256: str, flows: dict[int, FlowInfo]) -> pa.Table:
+        items = sorted(self.operations.items(), key=lambda kv: (kv[0][0], kv[1].frames[:1], kv[0]))
+        cols: dict[str, list[object]] = {name: [] for name in OPERATIONS.column_names}
+        for (flow, side, protocol, code, direction), row in items:
+            info = flows.get(flow)
+            addr = info.sides(side) if info else (None,) * 6
+            cols["capture_sha256"].append(sha256)
+            cols["flow_id"].append(flow)
+            cols["protocol"].append(protocol)
+            cols["code"].append(code)
+            cols["operation"].append(row.name)
+            cols["direction"].append(direction)
+            cols["vlan"].append(info.vlan if info else None)
+            for name, value in zip(
+                ("src_ip", "dst_ip", "src_port", "dst_port", "src_mac", "dst_mac"),
+                addr,
+                strict=True,
+            ):
+                cols[name].append(value)
+            cols["pdus"].append(row.pdus)
+            cols["first_ts"].append(row.first_ts)
+            cols["last_ts"].append(row.last_ts)
+            cols["example_frames"].append(row.frames)
+            target = "; ".join(row.targets)
+            if row.more_targets:
+                target += f" (+{row.more_targets} more)"
+            if len(target) > MAX_TARGET_TEXT:
+                target = target[: MAX_TARGET_TEXT - 1] + "…"
+            cols["target"].append(target or None)
+            cols["is_read"].append(bool(row.flags & F_READ))
+            cols["is_write"].append(bool(row.flags & F_WRITE))
+            cols["is_control"].append(bool(row.flags & F_CONTROL))
+            cols["is_diagnostic"].append(bool(row.flags & F_DIAGNOSTIC))
+            cols["exceptions"].append(row.exceptions)
+            cols["errors"].append(row.errors)
+        return _table(OPERATIONS.arrow, cols)
+
+    def identities_table(self, sha256: str, flows: dict[int, FlowInfo]) -> pa.Table:
+        merged: dict[tuple[object, ...], IdentityRow] = {}
+        for (flow, side, protocol, attribute, value), row in self.identities.items():
+            info = flows.get(flow)
+            vlan = info.vlan if info else None
+            if info is None:
+                ip = mac = None
+            else:
+                ip, _, _, _, mac, _ = info.sides(side)
+            key = (vlan, mac, ip, attribute, value, protocol)
+            have = merged.get(key)
+            if have is None:
+                merged[key] = IdentityRow(
+                    row.flow_id,
+                    row.confidence,
+                    row.first_frame,
+                    row.last_frame,
+                    row.first_ts,
+                    row.count,
+                )
+                continue
+            have.count += row.count
+            have.confidence = max(have.confidence, row.confidence)
+            have.last_frame = max(have.last_frame, row.last_frame)
+            if row.first_frame < have.first_frame:
+                have.first_frame, have.first_ts, have.flow_id = (
+                    row.first_frame,
+                    row.first_ts,
+                    row.flow_id,
+                )
+        cols: dict[str, list[object]] = {name: [] for name in IDENTITIES.column_names}
+        for (vlan, mac, ip, attribute, value, protocol), row in sorted(
+            merged.items(), key=lambda kv: (kv[1].first_frame, kv[0][3], kv[0][4])
+        ):
+            cols["capture_sha256"].append(sha256)
+            cols["vlan"].append(vlan)
+            cols["mac"].append(mac)
+            cols["ip"].append(ip)
+            cols["attribute"].append(attribute)
+            cols["value"].append(value)
+            cols["protocol"].append(protocol)
+            cols["confidence"].append(row.confidence)
+            cols["flow_id"].append(row.flow_id)
+            cols["first_frame"].append(row.first_frame)
+            cols["last_frame"].append(row.last_frame)
+            cols["first_ts"].append(row.first_ts)
+            cols["count"].append(row.count)
+        return _table(IDENTITIES.arrow, cols)
+
+
+def _table(schema: pa.Schema, cols: dict[str, list[object]]) -> pa.Table:
+    arrays = []
+    for f in schema:
+        values = cols[f.name]
+        if f.type == TIMESTAMP:
+            arrays.append(numbers(np.asarray(values, np.int64), TIMESTAMP))
+        elif pa.types.is_string(f.type):
+            arrays.append(strings(values))  # type: ignore[arg-type]
+        else:
+            arrays.append(pa.array(values, type=f.type))
+    return pa.Table.from_arrays(arrays, schema=schema)
