@@ -3,7 +3,8 @@
 Each command parses its options, calls one library function and renders the result with Rich.
 Heavy modules (numba, pyarrow, duckdb) are imported inside the commands that need them, so
 ``--help`` and small commands start fast. Errors meant for the user are one line on stderr
-(exit status 1); set ``CRANEWATCH_DEBUG=1`` to see tracebacks of unexpected errors.
+(exit status 1, or 2 for a usage error such as an unknown analyzer name); set
+``CRANEWATCH_DEBUG=1`` to see tracebacks of unexpected errors.
 It becomes a ``cli/`` package, one module per command group, when the next commands arrive.
 """
 
@@ -23,7 +24,7 @@ from rich.table import Table
 from rich.text import Text
 
 from cranewatch._version import __version__
-from cranewatch.errors import CranewatchError
+from cranewatch.errors import CranewatchError, UsageError
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -229,6 +230,8 @@ def ingest(
     try:
         from cranewatch.ingest import enabled_analyzers
 
+        if no_analyzers and no_analyzer:  # names are checked even when every analyzer is off
+            enabled_analyzers(no_analyzer)
         analyzers = enabled_analyzers(no_analyzer or (), all_off=no_analyzers)
         report = _ingest(discovered, paths, idle_timeout, quiet, analyzers)
     finally:
@@ -535,6 +538,9 @@ def main() -> None:
 
     try:
         code = app(standalone_mode=False)
+    except UsageError as exc:  # a bad option value or argument: exit status 2, like Click's
+        err_console.print(f"[red]error:[/] {escape(str(exc))}")
+        sys.exit(2)
     except CranewatchError as exc:
         err_console.print(f"[red]error:[/] {escape(str(exc))}")
         sys.exit(1)

@@ -72,7 +72,9 @@ def describe_asset(ws: Workspace, text: str) -> AssetView:
         ).to_arrow_table()
         operations = con.sql(
             f"SELECT protocol, operation, code, direction, "
-            f"CASE WHEN src_{column} = ? THEN 'sent' ELSE 'received' END AS role, "
+            # a client and a server on the same host (loopback, containers) talk to themselves
+            f"CASE WHEN src_{column} = ? AND dst_{column} = ? THEN 'to itself' "
+            f"WHEN src_{column} = ? THEN 'sent' ELSE 'received' END AS role, "
             f"CASE WHEN src_{column} = ? THEN dst_ip ELSE src_ip END AS peer, "
             f"sum(pdus)::BIGINT AS pdus, min(first_ts) AS first_ts, max(last_ts) AS last_ts, "
             f"bool_or(is_write) AS write, bool_or(is_control) AS control, "
@@ -81,7 +83,7 @@ def describe_asset(ws: Workspace, text: str) -> AssetView:
             f"AS evidence "
             f"FROM operations WHERE src_{column} = ? OR dst_{column} = ? "
             f"GROUP BY ALL ORDER BY control DESC, write DESC, pdus DESC",
-            params=[value, value, value, value],
+            params=[value, value, value, value, value, value],
         ).to_arrow_table()
         protocols = _protocols(con, column, value)
     finally:

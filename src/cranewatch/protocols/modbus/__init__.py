@@ -28,6 +28,11 @@ module maps decoded units onto facts.
 Directions: the TCP client sends requests and the server answers (``from_client``). A
 response is matched to its request by (transaction id, unit, function) in the per-flow
 ``state`` so that its ``target`` names the address range the request asked for.
+
+Compiled tier: ``ModbusAnalyzer.compiled`` hands the dispatcher the numba ``classify`` kernel of
+:mod:`._kernel` (MBAP framing, code, unit, address range and flags of the common polls), the
+names of the codes and :func:`describe_target`, which turns a kernel row's target key back into
+the same text ``parse`` gives a request.
 """
 
 from __future__ import annotations
@@ -35,7 +40,8 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any, Literal
 
-from cranewatch.protocols._base import IdentityFact, Operation, ParseResult
+from cranewatch.protocols._base import CompiledTier, IdentityFact, Operation, ParseResult
+from cranewatch.protocols.modbus import _kernel
 from cranewatch.protocols.modbus._wire import (
     DEVICE_ID_OBJECTS,
     EXCEPTIONS,
@@ -45,6 +51,7 @@ from cranewatch.protocols.modbus._wire import (
     PROTOCOL,
     UMAS_FUNCTIONS,
     Function,
+    _span,
     decode_request,
     decode_response,
     device_identification,
@@ -54,7 +61,53 @@ from cranewatch.protocols.modbus._wire import (
     u16,
 )
 
-__all__ = ["ANALYZER", "FUNCTIONS", "UMAS_FUNCTIONS", "ModbusAnalyzer"]
+__all__ = ["ANALYZER", "FUNCTIONS", "UMAS_FUNCTIONS", "ModbusAnalyzer", "describe_target"]
+
+#: Register table kind (bits 8-15 of a kernel row's target key) -> the word the target uses.
+_TABLE_WORDS = {
+    _kernel.T_COILS: "coils",
+    _kernel.T_DISCRETE_INPUTS: "discrete_inputs",
+    _kernel.T_HOLDING_REGISTERS: "holding_registers",
+    _kernel.T_INPUT_REGISTERS: "input_registers",
+    _kernel.T_COIL: "coil",
+    _kernel.T_HOLDING_REGISTER: "holding_register",
+    _kernel.T_FIFO: "fifo",
+}
+
+
+def describe_target(unit: int, lo: int, hi: int) -> str | None:
+    """The ``target`` text of a compiled row, equal to what ``parse`` gives the same request.
+
+    ``unit`` is the kernel's ``O_UNIT`` target key (see :mod:`._kernel`): bits 0-7 the unit id,
+    bits 8-15 the register table kind (``_kernel.T_*``), and for function 23
+    (``T_READ_WRITE``) the write range in bits 16-35 (first) and 36-55 (last) while ``lo``/``hi``
+    hold the read range. ``lo``/``hi`` are the first and last address (equal for one address),
+    -1 when the target names only the unit, as for responses, whose Python target is their
+    matched request's (``unit <n>`` when unmatched). None for a negative key (no unit: a row
+    handed to Python).
+    """
+    unit, lo, hi = int(unit), int(lo), int(hi)  # numpy integers from the kernel's rows
+    if unit < 0:
+        return None
+    unit_id = unit & ((1 << _kernel.UNIT_BITS) - 1)
+    table = (unit >> _kernel.TABLE_SHIFT) & ((1 << _kernel.TABLE_BITS) - 1)
+    if lo < 0 or hi < lo:
+        return f"unit {unit_id}"
+    if table == _kernel.T_READ_WRITE:
+        mask = (1 << _kernel.ADDRESS_BITS) - 1
+        write_lo = (unit >> _kernel.WRITE_LO_SHIFT) & mask
+        write_hi = (unit >> _kernel.WRITE_HI_SHIFT) & mask
+        return (
+            f"unit {unit_id} holding_registers read {_addresses(lo, hi)}"
+            f" write {_addresses(write_lo, write_hi)}"
+        )
+    word = _TABLE_WORDS.get(table)
+    return f"unit {unit_id}" if word is None else f"unit {unit_id} {word} {_addresses(lo, hi)}"
+
+
+def _addresses(lo: int, hi: int) -> str:
+    """``lo`` or ``lo-hi``, spelt by the same ``_wire._span`` as the Python target."""
+    return _span(lo, hi - lo + 1)
 
 
 class ModbusAnalyzer:
@@ -66,6 +119,12 @@ class ModbusAnalyzer:
     )
     status: Literal["stable", "beta"] = "stable"
     ports = (502,)
+    compiled = CompiledTier(
+        framing="mbap",
+        classify=_kernel.classify,
+        operation_name=function_name,
+        describe_target=describe_target,
+    )
 
     def pdu_length(self, buf: bytes, offset: int) -> int:
         return mbap_length(buf, offset)

@@ -21,7 +21,9 @@ scapy has no S7comm layer in its core and its packet model is far too slow for m
 PDUs. This module is a straight byte reader over the per-PDU contract of ``_base``.
 
 Layout: ``_cotp`` frames TPKT/COTP (shared with S7comm-plus and MMS), ``_wire`` decodes the S7
-PDU, ``_szl`` the identification lists, and this module turns them into facts.
+PDU, ``_szl`` the identification lists, and this module turns them into facts. ``_kernel`` is
+the compiled tier (``S7commAnalyzer.compiled``): a numba kernel for the plain Read/Write Var
+jobs and their answers, agreeing with ``parse`` PDU by PDU.
 """
 
 from __future__ import annotations
@@ -31,12 +33,13 @@ from typing import Any, Literal
 from cranewatch.protocols import _tpkt as _cotp
 from cranewatch.protocols._base import (
     IDENTITY_ATTRIBUTES,
+    CompiledTier,
     Direction,
     IdentityFact,
     Operation,
     ParseResult,
 )
-from cranewatch.protocols.s7comm import _szl, _wire
+from cranewatch.protocols.s7comm import _kernel, _szl, _wire
 from cranewatch.protocols.s7comm._wire import S7Pdu, Userdata
 
 NAME = "s7comm"
@@ -111,6 +114,26 @@ def userdata_name(group: int, subfunc: int) -> str:
     return f"{_wire.GROUPS.get(group, f'group_0x{group:x}')}_0x{subfunc:02x}"
 
 
+def operation_name(code: int) -> str:
+    """The operation name ``parse`` gives a code: a Job/Ack-Data function (one byte) or a
+    userdata code of :func:`userdata_code`."""
+    if code >= 0x100:
+        return userdata_name((code >> 8) & 0x0F, code & 0xFF)
+    return function_name(code)
+
+
+def describe_target(unit: int, lo: int, hi: int) -> str | None:
+    """The item text ``parse`` gives the one item of a compiled Read/Write Var job, from the
+    ``O_UNIT``/``O_LO``/``O_HI`` packing of ``_kernel`` (None for a row without a target)."""
+    item = _kernel.unpack_target(unit, lo, hi)
+    if item is None:
+        return None
+    more = (int(unit) >> 40) & 0xFF if int(unit) >= 0 else 0
+    text = _wire._item_text(*item)
+    # a job of several items: the compiled tier names the first and counts the others
+    return f"{text} (+{more} more items)" if more else text
+
+
 def _flags(
     table: dict[Any, tuple[bool, bool, bool, bool]], key: Any, group_key: Any
 ) -> dict[str, bool]:
@@ -133,6 +156,12 @@ class S7commAnalyzer:
     )
     status: Literal["stable", "beta"] = "beta"
     ports: tuple[int, ...] = (102,)
+    compiled = CompiledTier(
+        framing="tpkt",
+        classify=_kernel.classify,
+        operation_name=operation_name,
+        describe_target=describe_target,
+    )
 
     def detect(self, client: bytes, server: bytes, server_port: int) -> float:
         score = 0.0
@@ -352,4 +381,13 @@ def _szl_target(payload: bytes) -> str:
 
 ANALYZER = S7commAnalyzer()
 
-__all__ = ["ANALYZER", "NAME", "S7commAnalyzer", "function_name", "userdata_code", "userdata_name"]
+__all__ = [
+    "ANALYZER",
+    "NAME",
+    "S7commAnalyzer",
+    "describe_target",
+    "function_name",
+    "operation_name",
+    "userdata_code",
+    "userdata_name",
+]
