@@ -43,6 +43,19 @@ SECTIONS: tuple[tuple[str, str], ...] = (
         "FROM flows WHERE proto IS NOT NULL ORDER BY bytes DESC LIMIT 10",
     ),
     (
+        "Industrial protocols recognised (coverage)",
+        "SELECT coalesce(protocol, '(not recognised)') AS protocol, method, count(*) AS flows, "
+        "sum(pdus) AS pdus, sum(gap_bytes) AS gap_bytes, sum(undecoded_bytes) AS undecoded_bytes, "
+        "bool_or(midstream) AS midstream FROM coverage GROUP BY ALL ORDER BY pdus DESC",
+    ),
+    (
+        "Writes and control commands (operations)",
+        "SELECT protocol, operation, src_ip, dst_ip, sum(pdus) AS pdus, bool_or(is_control) "
+        "AS control, any_value(target) AS target, min(example_frames[1]) AS first_frame "
+        "FROM operations WHERE direction = 'request' AND (is_write OR is_control) "
+        "GROUP BY ALL ORDER BY control DESC, pdus DESC LIMIT 10",
+    ),
+    (
         "Who talks to devices of cellular-router vendors",
         "SELECT m.vendor, m.mac, f.src_ip, f.dst_ip, f.dst_port, f.proto, f.packets, f.bytes "
         "FROM flows f JOIN (SELECT DISTINCT mac, vendor FROM assets WHERE regexp_matches("
