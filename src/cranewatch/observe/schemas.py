@@ -402,7 +402,7 @@ COVERAGE = TableSchema(
         Field(
             "truncated_pdus",
             pa.int64(),
-            "PDUs longer than 8 KiB: only their head was decoded.",
+            "PDUs longer than 72 KiB: only their head was decoded.",
             False,
         ),
         Field("errors", pa.int64(), "PDUs the analyzer could decode only in part.", False),

@@ -21,8 +21,8 @@ UDP (DNP3) exposes ``ANALYZERS``, a tuple of its stream and datagram analyzers.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
 Direction = Literal["request", "response", "unsolicited"]
@@ -145,6 +145,8 @@ class DatagramAnalyzer(Protocol):
     status: Literal["stable", "beta"]
     ports: tuple[int, ...]  # UDP ports (a hint)
     ethertypes: tuple[int, ...]  # EtherTypes for layer-2 protocols (PROFINET, GOOSE), else ()
+    # optional: ``llc_saps``, the LLC DSAPs of 802.3 frames it reads (BACnet/Ethernet: 0x82);
+    # such a frame's payload starts at its LLC header
 
     def detect(self, payload: bytes, from_client: bool, port: int) -> float:
         """Confidence 0..1 that this datagram (UDP payload, or frame data after the

@@ -63,7 +63,7 @@ FRAMING_TPKT = 2  # RFC 1006 TPKT carrying COTP
 FRAMING_OPCUA = 3  # OPC UA binary message header
 FRAMINGS = {"mbap": FRAMING_MBAP, "tpkt": FRAMING_TPKT, "opcua": FRAMING_OPCUA}
 
-MAX_STORED = 8192  # bytes of one PDU kept for the classify kernel and the Python parse
+MAX_STORED = 72 * 1024  # bytes of one PDU kept: a whole TPKT (64 KiB) or 64 KiB OPC UA chunk fits
 
 _MBAP_MAX = 254
 _TPKT_MIN = 7

@@ -52,6 +52,7 @@ class BacnetAnalyzer:
     status: Literal["stable", "beta"] = "beta"
     ports: tuple[int, ...] = BACNET_PORTS
     ethertypes: tuple[int, ...] = ()  # BACnet/Ethernet is LLC (SAP 0x82), not an EtherType
+    llc_saps: tuple[int, ...] = (0x82,)  # 802.3 frames whose LLC DSAP is BACnet's
 
     def detect(self, payload: bytes, from_client: bool, port: int) -> float:
         if payload[:3] == W.LLC_HEADER:

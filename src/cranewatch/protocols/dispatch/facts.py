@@ -31,6 +31,7 @@ from cranewatch.protocols._pdu_kernel import (
 from cranewatch.protocols.dispatch import _aggregate_kernel as G
 
 MAX_TARGETS = 8
+MAX_OVERFLOW = 4096  # distinct further targets counted per row
 MAX_TARGET_TEXT = 400
 
 
@@ -72,7 +73,7 @@ class OperationRow:
     exceptions: int = 0
     errors: int = 0
     targets: dict[str, None] = field(default_factory=dict)
-    more_targets: int = 0
+    overflow: set[str] = field(default_factory=set)  # distinct targets beyond MAX_TARGETS
 
     def add(self, ts: int, frame: int, count: int = 1) -> None:
         if self.pdus == 0:
@@ -91,8 +92,8 @@ class OperationRow:
             return
         if len(self.targets) < MAX_TARGETS:
             self.targets[text] = None
-        else:
-            self.more_targets += 1
+        elif len(self.overflow) < MAX_OVERFLOW:
+            self.overflow.add(text)
 
 
 @dataclass
@@ -105,7 +106,10 @@ class IdentityRow:
     count: int = 0
 
 
-OpKey = tuple[int, int, str, int, str]  # flow, side, protocol, code, direction
+# flow, side, protocol, code, direction, operation name: some protocols number several code
+# spaces alike (BACnet confirmed and unconfirmed services, Reject and Abort), so the name
+# keeps them apart
+OpKey = tuple[int, int, str, int, str, str]
 IdKey = tuple[int, int, str, str, str]  # flow, side, protocol, attribute, value
 
 
@@ -129,7 +133,7 @@ class Facts:
     def add_operation(
         self, flow: int, side: int, op: Operation, ts: int, frame: int, error: bool
     ) -> None:
-        key = (flow, side, op.protocol, int(op.code), op.direction)
+        key = (flow, side, op.protocol, int(op.code), op.direction, op.name)
         row = self.operations.get(key)
         if row is None:
             row = self.operations[key] = OperationRow(op.name)
@@ -174,10 +178,18 @@ class Facts:
             st = stats[slot].tolist()
             a = k[G.G_ANALYZER]
             code = k[G.G_CODE]
-            key = (k[G.G_FLOW], k[G.G_SIDE], protocol_of[a], code, DIRECTIONS[k[G.G_DIRECTION]])
+            name = name_of[a](code)
+            key = (
+                k[G.G_FLOW],
+                k[G.G_SIDE],
+                protocol_of[a],
+                code,
+                DIRECTIONS[k[G.G_DIRECTION]],
+                name,
+            )
             row = self.operations.get(key)
             if row is None:
-                row = self.operations[key] = OperationRow(name_of[a](code))
+                row = self.operations[key] = OperationRow(name)
             frames = [f for f in st[G.A_FRAME0 : G.A_FRAME2 + 1] if f >= 0]
             if row.pdus == 0:
                 row.first_ts, row.last_ts = st[G.A_FIRST_TS], st[G.A_LAST_TS]
@@ -194,7 +206,7 @@ class Facts:
     def operations_table(self, sha256: str, flows: dict[int, FlowInfo]) -> pa.Table:
         items = sorted(self.operations.items(), key=lambda kv: (kv[0][0], kv[1].frames[:1], kv[0]))
         cols: dict[str, list[object]] = {name: [] for name in OPERATIONS.column_names}
-        for (flow, side, protocol, code, direction), row in items:
+        for (flow, side, protocol, code, direction, _), row in items:
             info = flows.get(flow)
             addr = info.sides(side) if info else (None,) * 6
             cols["capture_sha256"].append(sha256)
@@ -215,8 +227,9 @@ class Facts:
             cols["last_ts"].append(row.last_ts)
             cols["example_frames"].append(row.frames)
             target = "; ".join(row.targets)
-            if row.more_targets:
-                target += f" (+{row.more_targets} more)"
+            if row.overflow:
+                at_least = "at least " if len(row.overflow) >= MAX_OVERFLOW else ""
+                target += f" (+{at_least}{len(row.overflow)} more)"
             if len(target) > MAX_TARGET_TEXT:
                 target = target[: MAX_TARGET_TEXT - 1] + "…"
             cols["target"].append(target or None)

@@ -27,8 +27,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from cranewatch.protocols._base import IdentityFact, Operation, ParseResult
+from cranewatch.protocols._base import CompiledTier, IdentityFact, Operation, ParseResult
 from cranewatch.protocols.opcua import _bodies as B
+from cranewatch.protocols.opcua import _kernel
 from cranewatch.protocols.opcua import _services as S
 from cranewatch.protocols.opcua import _wire as W
 
@@ -50,6 +51,21 @@ def transport_code(kind: bytes) -> int:
     return int.from_bytes(kind, "big")
 
 
+def operation_name(code: int) -> str:
+    """The ``Operation.name`` ``parse`` gives a service code (the compiled tier's codes)."""
+    service = S.SERVICES.get(code)
+    return service.name if service is not None else f"service_{code}"
+
+
+def describe_target(unit: int, lo: int, hi: int) -> str | None:
+    """The target ``parse`` gives a node list the compiled tier could derive: the NodeIds
+    ``ns=<unit>;i=<lo>`` to ``ns=<unit>;i=<hi>`` (``i=...`` in namespace 0), as ``W.node_list``
+    writes them; None when the kernel left the target at -1."""
+    if unit < 0 or lo < 0 or not 0 <= hi - lo < W.MAX_LISTED:
+        return None
+    return W.node_list([W.NodeId(unit, ident) for ident in range(lo, hi + 1)], hi - lo + 1)
+
+
 class OpcUaAnalyzer:
     """UA Connection Protocol and Secure Conversation chunks -> operations and identities."""
 
@@ -57,6 +73,13 @@ class OpcUaAnalyzer:
     description = "OPC UA Binary (opc.tcp): transport messages, secure channels and services"
     status: Literal["stable", "beta"] = "beta"
     ports: tuple[int, ...] = (PORT,)
+    #: plain single-chunk MSG services in numba; everything else goes to ``parse`` (_kernel.py)
+    compiled = CompiledTier(
+        framing="opcua",
+        classify=_kernel.classify,
+        operation_name=operation_name,
+        describe_target=describe_target,
+    )
 
     def detect(self, client: bytes, server: bytes, server_port: int) -> float:
         score = 0.0
@@ -265,4 +288,4 @@ def _opaque(kind: bytes, pdu: bytes, start: int, from_client: bool, state: dict[
 
 ANALYZER = OpcUaAnalyzer()
 
-__all__ = ["ANALYZER", "OpcUaAnalyzer", "transport_code"]
+__all__ = ["ANALYZER", "OpcUaAnalyzer", "describe_target", "operation_name", "transport_code"]
