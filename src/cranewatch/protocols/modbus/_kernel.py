@@ -13,9 +13,13 @@ What it compiles (everything else gets ``O_PYTHON = 1`` and goes to ``parse``):
 - requests of functions 1-8, 11, 12, 15-17, 22, 23 and 24, of the size the specification fixes
   (a byte count that agrees with the data for 15 and 16, at least 9 body bytes for 23);
 - normal responses of functions 1-7, 11, 12, 15-17 and 20-24 whose byte counts agree (the
-  same checks ``_wire.decode_response`` makes), with the flags of the function code.
+  same checks ``_wire.decode_response`` makes), with the flags of the function code;
+- exception responses (``fc | 0x80`` and one exception code) of those functions except 8, with
+  the function's flags, ``F_EXCEPTION`` and the code in ``O_EXCEPTION``; like every compiled
+  response their target is the unit only (a crane's drives answer polls of absent registers
+  with exceptions all day, far too many for the Python tier).
 
-Handed to Python: exception responses (``fc & 0x80``, and that bit in a request), function 43
+Handed to Python: other exception units (a longer body, the bit in a request), function 43
 (device identification: identity facts), function 90 (UMAS: flags depend on the UMAS function),
 requests of functions 20 and 21 (the target lists the file records), responses of function 8
 (their control flag comes from the matched request's sub-function), function code 0,
@@ -51,6 +55,7 @@ from cranewatch.protocols._pdu_kernel import (
     D_RESPONSE,
     F_CONTROL,
     F_DIAGNOSTIC,
+    F_EXCEPTION,
     F_READ,
     F_WRITE,
     O_CODE,
@@ -240,10 +245,19 @@ def classify(arena, offs, lens, client, cstate, flows, out):
         raw = np.int64(arena[pos + 7])
         fc = raw & 0x7F
         out[i, O_CODE] = fc
-        if raw & 0x80 or fc == 0:  # exception (or the exception bit in a request), invalid 0
-            continue
         body = pos + _MBAP_HEADER + 1
         blen = n - _MBAP_HEADER - 1
+        if raw & 0x80 and not client[i] and blen == 1 and fc != 8:
+            # an exception response of one code byte: flags of its function (8: of the request)
+            flags = _function_flags(fc)
+            if flags >= 0:
+                out[i, O_UNIT] = unit
+                out[i, O_FLAGS] = flags | F_EXCEPTION
+                out[i, O_EXCEPTION] = np.int64(arena[body])
+                out[i, O_PYTHON] = 0
+            continue
+        if raw & 0x80 or fc == 0:  # other exceptions (or the bit in a request), invalid 0
+            continue
         if client[i]:
             done = _request(arena, body, blen, fc, unit, out, i)
         else:
