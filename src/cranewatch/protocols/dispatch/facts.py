@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -242,7 +243,7 @@ class Facts:
         return _table(OPERATIONS.arrow, cols)
 
     def identities_table(self, sha256: str, flows: dict[int, FlowInfo]) -> pa.Table:
-        merged: dict[tuple[object, ...], IdentityRow] = {}
+        merged: dict[tuple[Any, ...], IdentityRow] = {}
         for (flow, side, protocol, attribute, value), row in self.identities.items():
             info = flows.get(flow)
             vlan = info.vlan if info else None
