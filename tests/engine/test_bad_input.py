@@ -390,11 +390,11 @@ def test_interrupt_midway_leaves_nothing(
 
     calls: list[int] = []
 
-    def interrupted(self: object, keys: Any, stats: Any) -> None:
-        calls.append(len(keys))
+    def interrupted(self: object, batch: Any) -> None:
+        calls.append(batch.num_rows)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cranewatch.ingest._FlowWriter, "__call__", interrupted)
+    monkeypatch.setattr(cranewatch.ingest._StagedTable, "write", interrupted)
     res = ingest(workspace, growing, flags=("--idle-timeout", "1"))
     assert calls, "the flow sink was never called"
     assert res.code == 130
@@ -414,10 +414,10 @@ def test_interrupt_message(
 ) -> None:
     import cranewatch.ingest
 
-    def interrupted(self: object, keys: Any, stats: Any) -> None:
+    def interrupted(self: object, batch: Any) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cranewatch.ingest._FlowWriter, "__call__", interrupted)
+    monkeypatch.setattr(cranewatch.ingest._StagedTable, "write", interrupted)
     res = ingest(workspace, write(tmp_path / "a.pcap", pcap(frames(2))))
     assert res.code == 130
     assert "interrupted; nothing half-written was kept" in res.err
@@ -431,13 +431,13 @@ import sys, time
 import cranewatch.ingest
 from cranewatch.cli import main
 
-write = cranewatch.ingest._FlowWriter.__call__
+write = cranewatch.ingest._StagedTable.write
 
-def blocking(self, keys, stats):
-    write(self, keys, stats)
+def blocking(self, batch):
+    write(self, batch)
     time.sleep(3600)
 
-cranewatch.ingest._FlowWriter.__call__ = blocking
+cranewatch.ingest._StagedTable.write = blocking
 sys.argv[0] = "cranewatch"
 main()
 """

@@ -249,7 +249,10 @@ def test_observation_files_of_a_capture(workspace: Path, tmp_path: Path) -> None
     assert sorted(p.name for p in folder.iterdir()) == [
         "assets.parquet",
         "captures.parquet",
+        "coverage.parquet",
         "flows.parquet",
+        "identities.parquet",
+        "operations.parquet",
     ]
     assert list(ws.tmp.iterdir()) == []
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pyarrow as pa
@@ -33,7 +33,7 @@ from cranewatch.engine._kernels import layout as L
 from cranewatch.engine._kernels.hashtable import rehash
 from cranewatch.engine.session import PacketBatch
 from cranewatch.engine.tables import flows_batch
-from cranewatch.observe.columns import numbers, strings
+from cranewatch.observe.columns import booleans, numbers, string_lists, strings
 from cranewatch.observe.schemas import COVERAGE
 from cranewatch.protocols._base import DatagramAnalyzer, ParseResult, StreamAnalyzer
 from cranewatch.protocols._pdu_kernel import (
@@ -75,11 +75,18 @@ UNDECIDED, NO_ANALYZER = 0, -1
 
 @dataclass
 class _Held:
-    """Frames of a flow not decided yet: (packet-batch row, payload) in arrival order."""
+    """Frames of a flow not decided yet: (packet-batch row, payload) in arrival order.
+
+    ``sides`` holds each direction's first bytes in sequence order for ``detect``: bytes seen
+    before are left out and collecting stops at a hole (what follows it is not the
+    continuation). ``first`` is how many of them came in the side's first segment."""
 
     rows: list[tuple[np.ndarray, bytes]] = field(default_factory=list)
     sides: list[bytearray] = field(default_factory=lambda: [bytearray(), bytearray()])
     segments: list[int] = field(default_factory=lambda: [0, 0])
+    first: list[int] = field(default_factory=lambda: [0, 0])
+    next: list[int] = field(default_factory=lambda: [-1, -1])  # next sequence number, -1 none
+    whole: list[bool] = field(default_factory=lambda: [True, True])  # no hole so far
 
 
 @dataclass
@@ -95,6 +102,8 @@ class _FlowState:
     buffers: list[bytearray] = field(default_factory=lambda: [bytearray(), bytearray()])
     undecoded: int = 0  # bytes (or datagrams' bytes) no PDU could be cut from
     payload: int = 0  # UDP / layer-2 payload bytes seen
+    synced: list[bool] = field(default_factory=lambda: [False, False])  # Python framing in step
+    truncated: int = 0  # Python-framed PDUs longer than MAX_STORED
 
 
 class Dispatcher:
@@ -111,6 +120,7 @@ class Dispatcher:
         self.stream: list[tuple[int, StreamAnalyzer]] = []
         self.udp: list[tuple[int, DatagramAnalyzer]] = []
         self.l2: dict[int, list[tuple[int, DatagramAnalyzer]]] = {}
+        self.llc: dict[int, list[tuple[int, DatagramAnalyzer]]] = {}
         self.framing = np.zeros(len(self.analyzers) + 1, np.int64)
         self.tier: dict[int, Any] = {}
         for i, a in enumerate(self.analyzers):
@@ -120,13 +130,17 @@ class Dispatcher:
                 if compiled and tier is not None and tier.framing in FRAMINGS:
                     self.framing[i] = FRAMINGS[tier.framing]
                     self.tier[i] = tier
-            elif a.ethertypes:
+            else:
                 for et in a.ethertypes:
                     self.l2.setdefault(et, []).append((i, a))
-            else:
-                self.udp.append((i, a))
+                # 802.3 frames with an LLC header (no EtherType: the engine reports 0) go to
+                # the analyzers of their DSAP, e.g. BACnet/Ethernet on SAP 0x82
+                for sap in getattr(a, "llc_saps", ()):
+                    self.llc.setdefault(sap, []).append((i, a))
+                if not a.ethertypes:
+                    self.udp.append((i, a))
         self.stream_ports = {p for _, a in self.stream for p in a.ports}
-        self.l2_types = np.array(sorted(self.l2), np.int64)
+        self.l2_types = np.array(sorted(self.l2) + ([0] if self.llc else []), np.int64)
         # per flow id
         cap = 1 << 12
         self.decision = np.zeros(cap, np.int16)
@@ -237,31 +251,57 @@ class Dispatcher:
         off, n = int(row[L.PB_PAYLOAD_OFF]), int(row[L.PB_PAYLOAD_CAPLEN])
         payload = bytes(data[off : off + n]) if off >= 0 and n > 0 else b""
         held.rows.append((row.copy(), payload))
-        if payload:
+        if payload and not row[L.PB_TCP_FLAGS] & 2:  # the stream kernel skips SYN payload too
             side = int(row[L.PB_DIR])
+            first = held.segments[side] == 0
             held.segments[side] += 1
+            seq, wire = int(row[L.PB_TCP_SEQ]) & K.SEQ_MASK, int(row[L.PB_PAYLOAD_LEN])
+            rel = 0 if first else ((seq - held.next[side] + (1 << 31)) & K.SEQ_MASK) - (1 << 31)
+            if rel > 0:
+                held.whole[side] = False
             room = HOLD_BYTES - len(held.sides[side])
-            if room > 0:
-                held.sides[side] += payload[:room]
+            if held.whole[side] and room > 0 and -rel < len(payload):
+                held.sides[side] += payload[max(-rel, 0) :][:room]
+            if first:
+                held.first[side] = len(held.sides[side])
+            if len(payload) < wire:
+                held.whole[side] = False  # the snap length cut it
+            if rel + wire > 0:
+                held.next[side] = (seq + wire) & K.SEQ_MASK
 
     def _try_decide(self, f: int, final: bool) -> bool:
         """Decide a held TCP flow when its bytes allow (or must: ``final``); True when it got
         an analyzer and its held frames should be replayed."""
         held = self.held[f]
-        both = bool(held.sides[0]) and bool(held.sides[1])
-        enough = max(held.segments) >= HOLD_SEGMENTS or max(map(len, held.sides)) >= HOLD_BYTES
-        if not (final or both or enough):
-            return False
         client = self._client_side(f, held)
-        decision = decide_stream(
-            self.stream,
-            bytes(held.sides[client]),
-            bytes(held.sides[1 - client]),
-            self._server_port(held, client),
-            final or both or enough,
-        )
-        if decision is None:
-            return False
+        port = self._server_port(held, client)
+        enough = max(held.segments) >= HOLD_SEGMENTS or max(map(len, held.sides)) >= HOLD_BYTES
+        views = [held.sides]
+        if not self.syn[f]:
+            # a capture that began mid-session may begin inside a PDU: also look at each side
+            # from its second segment on (PDUs nearly always start a segment)
+            views.append([b[n:] for b, n in zip(held.sides, held.first, strict=True)])
+
+        def ready(sides: list[bytearray]) -> bool:
+            return final or enough or (bool(sides[0]) and bool(sides[1]))
+
+        def decide(sides: list[bytearray], last: bool) -> Decision | None:
+            return decide_stream(
+                self.stream, bytes(sides[client]), bytes(sides[1 - client]), port, last
+            )
+
+        decision = None
+        for sides in views:  # an analyzer accepts the bytes
+            if ready(sides) and (decision := decide(sides, False)) is not None:
+                break
+        if decision is None:  # none does: decide by port or call it unknown, once all are seen
+            if not ready(views[-1]):
+                return False
+            for sides in views:
+                decision = decide(sides, True)
+                if decision is not None and decision.index >= 0:
+                    break
+        assert decision is not None
         self.client_dir[f] = client
         return self._assign(f, decision, tcp=True)
 
@@ -294,8 +334,10 @@ class Dispatcher:
             self.held.pop(f, None)
             return False
         self.decision[f] = decision.index + 1
-        self.flows[f] = _FlowState(decision.index)
+        fs = self.flows[f] = _FlowState(decision.index)
         if tcp:
+            # framing starts in step only when the session's start is in the capture
+            fs.synced = [bool(self.syn[f])] * 2
             if not self.free_slots:
                 self._grow_slots()
             slot = self.free_slots.pop()
@@ -304,6 +346,7 @@ class Dispatcher:
             self.ss[2 * slot : 2 * slot + 2] = 0
             self.ss[2 * slot : 2 * slot + 2, K.S_CARRY] = -1
             self.ss[2 * slot : 2 * slot + 2, K.S_FRAMING] = self.framing[decision.index]
+            self.ss[2 * slot : 2 * slot + 2, K.S_STATUS] = K.SB_SYNCED if self.syn[f] else 0
             self.cstate[slot] = 0
         return True
 
@@ -431,6 +474,7 @@ class Dispatcher:
         if kind == K.K_GAP:
             fs.undecoded += len(buf)
             buf.clear()
+            fs.synced[side] = False
             return
         off, stored = int(rec[K.R_OFF]), int(rec[K.R_STORED])
         buf += self.arena[off : off + stored].tobytes()
@@ -438,19 +482,25 @@ class Dispatcher:
         pos = 0
         while pos < len(buf):
             try:
-                n = int(analyzer.pdu_length(buf, pos))
+                # a bytearray reads like bytes; copying it for the type would cost per segment
+                n = int(analyzer.pdu_length(cast(bytes, buf), pos))
             except Exception:
                 n = -1
-            if n < 0:
+            if n < 0 or (n == 0 and not fs.synced[side]):  # as the stream kernel's _frame
                 fs.undecoded += len(buf) - pos
+                fs.synced[side] = False
                 pos = len(buf)
                 break
+            fs.synced[side] = True
             if n == 0 or pos + n > len(buf):
                 if len(buf) - pos > MAX_PY_BUFFER:
                     fs.undecoded += len(buf) - pos
                     pos = len(buf)
                 break
-            self._parse(fs, analyzer, bytes(buf[pos : pos + n]), from_client, f, side, ts, frame)
+            if n > MAX_STORED:  # only the head, as the compiled framings keep
+                fs.truncated += 1
+            pdu = bytes(buf[pos : pos + min(n, MAX_STORED)])
+            self._parse(fs, analyzer, pdu, from_client, f, side, ts, frame)
             pos += n
         del buf[:pos]
 
@@ -535,8 +585,12 @@ class Dispatcher:
     ) -> None:
         """Layer-2 protocols share EtherTypes with cyclic traffic (PROFINET RT), so every frame
         is recognised on its own."""
-        candidates = self.l2[int(row[L.PB_ETHERTYPE])]
-        decision = decide_datagram(candidates, payload, from_client, 0)
+        ethertype = int(row[L.PB_ETHERTYPE])
+        if ethertype == 0:
+            candidates = self.llc.get(payload[0], []) if payload else []
+        else:
+            candidates = self.l2[ethertype]
+        decision = decide_datagram(candidates, payload, from_client, 0) if candidates else None
         fs = self.flows.get(f)
         if decision is None:
             if fs is None:
@@ -622,7 +676,8 @@ class Dispatcher:
         gaps = np.zeros(n, np.int64)
         retx = np.zeros(n, np.int64)
         undecoded = np.where(dec > 0, 0, pay)
-        midstream = np.zeros(n, np.bool_)
+        # the session's start is not in the capture: no SYN (nor SYN/ACK) seen, as in `flows`
+        midstream = (ipver != 0) & (proto == 6) & (stats[:, L.F_INIT_KIND] == 0)
         encrypted = np.zeros(n, np.bool_)
         truncated = np.zeros(n, np.int64)
         errors = np.zeros(n, np.int64)
@@ -647,7 +702,6 @@ class Dispatcher:
                 retx[i] = int(s[:, K.S_RETX_BYTES].sum())
                 truncated[i] = int(s[:, K.S_TRUNC_PDUS].sum())
                 undecoded[i] = int(s[:, K.S_DESYNC_BYTES].sum()) + int(s[:, K.S_CARRY_LEN].sum())
-                midstream[i] = bool((s[:, K.S_STATUS] & K.SB_MIDSTREAM).any()) and not self.syn[f]
                 if self.framing[a] != FRAMING_NONE:
                     pdus[i] = int(s[:, K.S_PDUS].sum())
             if fs is not None:
@@ -656,6 +710,7 @@ class Dispatcher:
                 if slot < 0 or self.framing[a] == FRAMING_NONE:
                     pdus[i] += fs.pdus
                 undecoded[i] += fs.undecoded + sum(len(b) for b in fs.buffers)
+                truncated[i] += fs.truncated
                 errors[i] = fs.errors
                 encrypted[i] = fs.encrypted
                 notes[i] = list(fs.notes) or None
@@ -697,11 +752,11 @@ class Dispatcher:
             "gaps": numbers(gaps, pa.int64()),
             "retransmitted_bytes": numbers(retx, pa.int64()),
             "undecoded_bytes": numbers(undecoded, pa.int64()),
-            "midstream": pa.array(midstream, pa.bool_()),
-            "encrypted": pa.array(encrypted, pa.bool_()),
+            "midstream": booleans(midstream),
+            "encrypted": booleans(encrypted),
             "truncated_pdus": numbers(truncated, pa.int64()),
             "errors": numbers(errors, pa.int64()),
-            "notes": pa.array(notes, pa.list_(pa.string())),
+            "notes": string_lists(notes),
         }
         self.coverage_sink(
             pa.RecordBatch.from_arrays(list(columns.values()), schema=COVERAGE.arrow)

@@ -66,7 +66,7 @@ S_PDU_TS = 15  # timestamp of the frame in which the collected PDU began
 N_SSTATE = 16
 
 SB_SEQ_SET = 1
-SB_SYNCED = 2
+SB_SYNCED = 2  # framing in step; the dispatcher sets it for streams whose SYN it saw
 SB_MIDSTREAM = 4  # the first byte seen was not right after a SYN
 SB_SYN = 8
 
@@ -203,7 +203,9 @@ def _frame(data, p, q, ss, s, pool, ctl, free, rec, arena, frame, ts):
                     _release(ss, s, ctl, free)
             continue
         length = pdu_length(framing, data, pos, q)
-        if length < 0:
+        if length < 0 or (length == 0 and (ss[s, S_STATUS] & SB_SYNCED) == 0):
+            # out of step (after a hole, or a capture that began mid-session), bytes too
+            # short to tell cannot start the framing: it starts again at the next segment
             ss[s, S_DESYNC_BYTES] += q - pos
             ss[s, S_STATUS] &= ~SB_SYNCED
             return
