@@ -131,12 +131,13 @@ def iter_tpkts(data: bytes, limit: int = 64) -> list[bytes]:
 def resync(data: bytes, window: int = 2048) -> bytes:
     """``data`` from the first offset (within ``window``) where a whole, valid TPKT starts:
     a capture that begins mid-stream still shows its protocol a few bytes later."""
-    for i in range(min(len(data), window)):
-        if data[i] != TPKT_VERSION:
-            continue
+    end = min(len(data), window)
+    i = data.find(b"\x03\x00", 0, end + 1)  # version 3 and the reserved zero byte
+    while 0 <= i < end:
         n = tpkt_length(data, i)
         if n > 0 and i + n <= len(data) and not isinstance(parse_cotp(data[i : i + n]), str):
             return data[i:]
+        i = data.find(b"\x03\x00", i + 1, end + 1)
     return b""
 
 

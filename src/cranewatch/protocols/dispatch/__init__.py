@@ -242,7 +242,7 @@ class Dispatcher:
                 self._replay(f)
         sel = idx[main & (self.decision[fid] > 0)]
         if len(sel):
-            self._run_streams(self._columns(rows, sel), data)
+            self._run_streams(rows, sel, data)
 
     def _hold(self, f: int, row: np.ndarray, data: np.ndarray) -> None:
         held = self.held.get(f)
@@ -361,30 +361,17 @@ class Dispatcher:
             np.frombuffer(b"".join(payloads), np.uint8) if any(payloads) else np.zeros(1, np.uint8)
         )
         rows[:, L.PB_PAYLOAD_OFF] = np.where(rows[:, L.PB_PAYLOAD_CAPLEN] > 0, offsets, -1)
-        self._run_streams(self._columns(rows, np.arange(len(rows))), data)
+        self._run_streams(rows, np.arange(len(rows), dtype=np.int64), data)
 
-    def _columns(self, rows: np.ndarray, sel: np.ndarray) -> np.ndarray:
-        cols = np.empty((len(sel), K.N_COLS), np.int64)
-        r = rows[sel]
-        cols[:, K.C_FRAME] = r[:, L.PB_FRAME]
-        cols[:, K.C_TS] = r[:, L.PB_TS]
-        cols[:, K.C_SLOT] = self.slot_of[r[:, L.PB_FLOW_ID]]
-        cols[:, K.C_DIR] = r[:, L.PB_DIR]
-        cols[:, K.C_OFF] = r[:, L.PB_PAYLOAD_OFF]
-        cols[:, K.C_CAPLEN] = r[:, L.PB_PAYLOAD_CAPLEN]
-        cols[:, K.C_LEN] = r[:, L.PB_PAYLOAD_LEN]
-        cols[:, K.C_SEQ] = r[:, L.PB_TCP_SEQ]
-        cols[:, K.C_FLAGS] = r[:, L.PB_TCP_FLAGS]
-        return cols
-
-    def _run_streams(self, cols: np.ndarray, data: np.ndarray) -> None:
-        order = np.arange(len(cols), dtype=np.int64)
+    def _run_streams(self, rows: np.ndarray, sel: np.ndarray, data: np.ndarray) -> None:
+        """Run the stream kernel over the packet-batch rows ``rows[sel]`` (in order)."""
         start = 0
         while True:
             start, status = K.reassemble(
-                order,
+                sel,
                 start,
-                cols,
+                rows,
+                self.slot_of,
                 data,
                 self.ss,
                 self.pool,

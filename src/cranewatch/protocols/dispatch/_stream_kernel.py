@@ -31,20 +31,29 @@ from __future__ import annotations
 import numpy as np
 
 from cranewatch._jit import kernel
+from cranewatch.engine._kernels.layout import (
+    PB_DIR,
+    PB_FLOW_ID,
+    PB_FRAME,
+    PB_PAYLOAD_CAPLEN,
+    PB_PAYLOAD_LEN,
+    PB_PAYLOAD_OFF,
+    PB_TCP_FLAGS,
+    PB_TCP_SEQ,
+    PB_TS,
+)
 from cranewatch.protocols._pdu_kernel import FRAMING_NONE, MAX_STORED, pdu_length
 
-# ---- packet-batch columns used here (mirror engine/_kernels/layout.py PB_*) ------------------
-# the dispatcher passes them in ``cols`` so this module needs nothing from the engine
-C_FRAME = 0
-C_TS = 1
-C_SLOT = 2  # dispatcher slot of the flow (not the flow id)
-C_DIR = 3
-C_OFF = 4
-C_CAPLEN = 5
-C_LEN = 6
-C_SEQ = 7
-C_FLAGS = 8
-N_COLS = 9
+# ---- packet-batch columns read here: the engine's PB_* layout (``rows`` are its rows) ---------
+C_FRAME = PB_FRAME
+C_TS = PB_TS
+C_FLOW = PB_FLOW_ID  # the stream slot is ``slot_of[flow id]``
+C_DIR = PB_DIR
+C_OFF = PB_PAYLOAD_OFF
+C_CAPLEN = PB_PAYLOAD_CAPLEN
+C_LEN = PB_PAYLOAD_LEN
+C_SEQ = PB_TCP_SEQ
+C_FLAGS = PB_TCP_FLAGS
 
 # ---- per-stream state ss[2 * slot + dir, S_*] ------------------------------------------------
 S_NEXT = 0  # next expected sequence number
@@ -234,8 +243,9 @@ def _frame(data, p, q, ss, s, pool, ctl, free, rec, arena, frame, ts):
 
 
 @kernel
-def reassemble(rows, start, cols, data, ss, pool, free, ctl, rec, arena):
-    """Feed the TCP rows ``rows[start:]`` (indices into ``cols``) to their streams.
+def reassemble(rows, start, cols, slot_of, data, ss, pool, free, ctl, rec, arena):
+    """Feed the TCP rows ``rows[start:]`` (indices into the packet batch ``cols``) to their
+    streams; ``slot_of[flow id]`` is the stream slot of each analysed flow.
 
     Returns ``(next_row, status)``; see the module docstring."""
     rec_cap = rec.shape[0]
@@ -247,7 +257,7 @@ def reassemble(rows, start, cols, data, ss, pool, free, ctl, rec, arena):
             return k, ST_FLUSH
         if ctl[X_FREE] == 0:
             return k, ST_GROW
-        s = 2 * cols[r, C_SLOT] + cols[r, C_DIR]
+        s = 2 * slot_of[cols[r, C_FLOW]] + cols[r, C_DIR]
         seq = cols[r, C_SEQ] & SEQ_MASK
         flags = cols[r, C_FLAGS]
         wire = cols[r, C_LEN]
