@@ -68,3 +68,14 @@ def shared_capture(name: str) -> Path:
         f"{path} is missing: copy it from ../shared/captures with its MANIFEST line"
     )
     return path
+
+
+@pytest.fixture(scope="session")
+def synth_capture(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 20,000-frame synthetic crane-network capture (seed 1), written once per session and
+    shared by the protocol tests that compare against it."""
+    from cranewatch.testbed.synth import write_synthetic_capture
+
+    path = tmp_path_factory.mktemp("synth") / "synth-20k.pcap"
+    write_synthetic_capture(path, 20_000, seed=1)
+    return path

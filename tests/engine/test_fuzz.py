@@ -21,14 +21,13 @@ The runs are derandomized (the same examples every time, as CI needs); set
 
 from __future__ import annotations
 
-import os
 import struct
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from tests.capture_builder import (
     ACK,
@@ -58,6 +57,7 @@ from tests.capture_builder import (
     vxlan,
 )
 from tests.conftest import CAPTURES
+from tests.fuzzing import fuzz_settings
 from tests.runners import Scan, scan
 
 from cranewatch.capture.reader import GZIP_MAGIC, PCAP_MAGICS, PCAPNG_MAGIC
@@ -65,17 +65,6 @@ from cranewatch.engine._kernels import layout as L
 from cranewatch.errors import CaptureError
 
 FUZZ_DIR = CAPTURES / "fuzz"
-_LONG = int(os.environ.get("CRANEWATCH_FUZZ_EXAMPLES", "0"))
-
-
-def fuzz_settings(examples: int) -> Any:
-    return settings(
-        max_examples=_LONG or examples,
-        deadline=None,
-        derandomize=not _LONG,
-        database=None,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-    )
 
 
 LINK_TYPES = [0, 1, 12, 14, 101, 108, 113, 228, 229, 276, 147, 105, 0xFFFF]

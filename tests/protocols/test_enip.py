@@ -547,15 +547,6 @@ def test_detect_by_content_on_every_capture() -> None:
     assert len(high) == 5
 
 
-@pytest.fixture(scope="module")
-def synth_capture(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from cranewatch.testbed.synth import write_synthetic_capture
-
-    path = tmp_path_factory.mktemp("synth") / "synth-20k.pcap"
-    write_synthetic_capture(path, 20_000, seed=1)
-    return path
-
-
 @pytest.mark.needs_tshark
 def test_synthetic_crane_capture_agrees_with_tshark(tshark: str, synth_capture: Path) -> None:
     """Every EtherNet/IP PDU of ``cranewatch testbed synth`` parses, and counts equal tshark's

@@ -401,15 +401,6 @@ def test_stored_tshark_baselines_are_current(tshark: str) -> None:
     check_baseline(BASELINES, tshark_device_identification(tshark, path))
 
 
-@pytest.fixture(scope="module")
-def synth_capture(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from cranewatch.testbed.synth import write_synthetic_capture
-
-    path = tmp_path_factory.mktemp("synth") / "synth-20k.pcap"
-    write_synthetic_capture(path, 20_000, seed=1)
-    return path
-
-
 def test_synth_capture_parses_every_adu_without_error(synth_capture: Path) -> None:
     results = operations(synth_capture)
     assert len(results) > 5000

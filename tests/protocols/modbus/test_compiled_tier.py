@@ -29,9 +29,10 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from tests.conftest import shared_capture
+from tests.fuzzing import fuzz_settings
 
 from cranewatch.protocols._base import CompiledTier, Operation, ParseResult
 from cranewatch.protocols._pdu_kernel import (
@@ -235,15 +236,6 @@ def test_icsnpp_capture_agrees_with_parse() -> None:
     assert share >= 0.6, (share, kinds)
 
 
-@pytest.fixture(scope="module")
-def synth_capture(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from cranewatch.testbed.synth import write_synthetic_capture
-
-    path = tmp_path_factory.mktemp("synth") / "synth-20k.pcap"
-    write_synthetic_capture(path, 20_000, seed=1)
-    return path
-
-
 def test_synth_capture_agrees_with_parse(synth_capture: Path) -> None:
     """The synthetic crane traffic is what the compiled tier is for: all of it compiles, the
     exception responses of the drives included."""
@@ -361,17 +353,6 @@ SEEDS = (
         h("0015 0000 0003 11 0b 00"),
     ]
 )
-_LONG = int(os.environ.get("CRANEWATCH_FUZZ_EXAMPLES", "0"))
-
-
-def fuzz_settings(examples: int) -> Any:
-    return settings(
-        max_examples=_LONG or examples,
-        deadline=None,
-        derandomize=not _LONG,
-        database=None,
-        suppress_health_check=[HealthCheck.too_slow],
-    )
 
 
 @st.composite
