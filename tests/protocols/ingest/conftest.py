@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pytest
 
 from cranewatch.ingest import ingest_paths
@@ -40,6 +41,13 @@ def industrial_captures() -> list[Path]:
     )
 
 
+def plain_rows(table: pa.Table) -> list[Row]:
+    """Rows as dicts, timestamps as integer nanoseconds (pyarrow needs pandas to turn them
+    into Python objects, and pandas is not a dependency)."""
+    columns = [c.cast(pa.int64()) if pa.types.is_timestamp(c.type) else c for c in table.columns]
+    return pa.Table.from_arrays(columns, names=table.column_names).to_pylist()
+
+
 @dataclass
 class Ingested:
     """One workspace holding every industrial capture, and its tables as lists of rows."""
@@ -49,7 +57,7 @@ class Ingested:
     _tables: dict[str, list[Row]] = field(default_factory=dict)
 
     def sql(self, query: str) -> list[Row]:
-        return run_query(self.ws, query).to_pylist()
+        return plain_rows(run_query(self.ws, query))
 
     def table(self, name: str) -> list[Row]:
         """Every row of ``name``, with ``capture`` (the file name) added."""

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.protocols.ingest.conftest import plain_rows
 
 from cranewatch.ingest import ingest_paths
 from cranewatch.protocols import iec104
@@ -879,7 +880,7 @@ def synth_tiers(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[Row]
         ws = Workspace.open(root / tier, create=True)
         report = ingest_paths(ws, [capture], compiled_tier=tier == "compiled")
         assert [o.status for o in report.outcomes] == ["ingested"]
-        out[tier] = run_query(ws, "SELECT 'synth' AS capture, * FROM operations").to_pylist()
+        out[tier] = plain_rows(run_query(ws, "SELECT 'synth' AS capture, * FROM operations"))
     return out
 
 

@@ -1,0 +1,1 @@
+"""End-to-end tests of the protocol dispatcher (TCP stream handling)."""

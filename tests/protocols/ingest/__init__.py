@@ -1,0 +1,1 @@
+"""Table-level tests of the analyzers run inside ingest."""
