@@ -197,6 +197,8 @@ def ingest_file(
                 if dispatcher is not None:
                     dispatcher.finish()
             finally:
+                if dispatcher is not None:
+                    dispatcher.close()
                 flows.close()
                 coverage.close()
             _check_readable(result)

@@ -11,7 +11,7 @@ memory depends on the number of concurrently active flows, not on the size of th
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,7 +48,8 @@ FlowSink = Callable[[np.ndarray, np.ndarray], None]
 class PacketBatch:
     """Decoded frames of one chunk for protocol analyzers: ``rows[:, PB_*]`` index ``data``.
 
-    ``data`` is only valid during the callback; analyzers copy what they keep.
+    ``data`` is only valid during the callback (or, when the sink returns a future, until that
+    future is done); analyzers copy what they keep.
     """
 
     rows: np.ndarray
@@ -60,7 +61,9 @@ class PacketBatch:
         return bytes(self.data[off : off + n]) if off >= 0 and n > 0 else b""
 
 
-PacketSink = Callable[[PacketBatch], None]
+#: Receives each batch. It may return a ``Future``: the batch is then analysed on another
+#: thread, and the engine keeps its rows and bytes untouched until the future is done.
+PacketSink = Callable[[PacketBatch], "Future[None] | None"]
 
 
 @dataclass
@@ -165,6 +168,14 @@ class CaptureScan:
         self.stopped = False
         self.pcapng = PcapngBlocks(self.st.counters, self.link_types, self._stop)
         self.work = np.empty(HEADROOM + self.options.chunk_size, np.uint8)
+        self.work_index = 0
+        self.busy: list[list[Future[None]]] = []  # per work buffer: batches still analysed
+        # batch arrays in turn when the packet sink is asynchronous (see _flush_packets)
+        self.pbs = [self.st.pb] + (
+            [np.empty_like(self.st.pb) for _ in range(2)] if packet_sink else []
+        )
+        self.pb_busy: list[list[Future[None]]] = [[] for _ in self.pbs]
+        self.pb_index = 0
 
     # ---------------------------------------------------------------- public
     def run(self) -> ScanResult:
@@ -210,8 +221,12 @@ class CaptureScan:
         end = HEADROOM + n
         # double buffering: a thread reads the next chunk into the spare buffer while the
         # kernels walk this one (the copy from the page cache then costs the walk nothing)
-        buffers = [work, np.empty_like(work)]
-        current = 0
+        # with an asynchronous packet sink a third buffer lets the analyzers read a chunk's
+        # frames while the next one is walked and the one after it is read
+        n_buf = 3 if self.packet_sink is not None else 2
+        buffers = [work] + [np.empty_like(work) for _ in range(n_buf - 1)]
+        self.busy = [[] for _ in range(n_buf)]
+        current = self.work_index = 0
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="cranewatch-read") as ahead:
             pending = ahead.submit(reader.readinto, buffers[1].data[HEADROOM : HEADROOM + chunk])
             try:
@@ -226,15 +241,17 @@ class CaptureScan:
                         break
                     got = pending.result()
                     # move the unfinished tail in front of the chunk just read, then swap
-                    nxt = buffers[1 - current]
+                    nxt = buffers[(current + 1) % n_buf]
                     tail = end - pos
                     if tail:
                         nxt[HEADROOM - tail : HEADROOM] = buffers[current][pos:end]
                     if not got:
                         break
-                    spare = buffers[current].data[HEADROOM : HEADROOM + chunk]
-                    current = 1 - current
+                    current = self.work_index = (current + 1) % n_buf
                     self.work = buffers[current]
+                    spare_index = (current + 1) % n_buf
+                    self._wait_for_sink(self.busy[spare_index])  # its frames are analysed
+                    spare = buffers[spare_index].data[HEADROOM : HEADROOM + chunk]
                     start, end = HEADROOM - tail, HEADROOM + got
                     pending = ahead.submit(reader.readinto, spare)
             finally:
@@ -341,8 +358,21 @@ class CaptureScan:
     def _flush_packets(self) -> None:
         n = int(self.st.counters[L.C_PKTS])
         if n and self.packet_sink is not None:
-            self.packet_sink(PacketBatch(self.st.pb[:n], self.work))
+            done = self.packet_sink(PacketBatch(self.st.pb[:n], self.work))
+            if done is not None:
+                # the sink works on another thread: its batch rows and work buffer stay
+                # untouched until it is done; the next frames go into another batch array
+                self.busy[self.work_index].append(done)
+                self.pb_busy[self.pb_index] = [done]
+                self.pb_index = (self.pb_index + 1) % len(self.pbs)
+                self._wait_for_sink(self.pb_busy[self.pb_index])
+                self.st.pb = self.pbs[self.pb_index]
         self.st.counters[L.C_PKTS] = 0
+
+    @staticmethod
+    def _wait_for_sink(pending: list[Future[None]]) -> None:
+        while pending:
+            pending.pop().result()
 
     # ---------------------------------------------------------------- result
     def _result(self, state: StreamState, sha256: str, size: int, fmt: str) -> ScanResult:

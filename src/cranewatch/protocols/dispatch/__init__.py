@@ -23,6 +23,7 @@ follows the number of concurrently active analysed flows. See docs/architecture.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -114,7 +115,16 @@ class Dispatcher:
         analyzers: Sequence[Analyzer],
         coverage_sink: CoverageSink,
         compiled: bool = True,
+        threaded: bool = True,
     ) -> None:
+        # the analysis runs on its own thread, beside the engine's walk of the next chunk: its
+        # kernels release the GIL, and the second core has time left besides the SHA-256
+        self._worker = (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="cranewatch-analyzers")
+            if threaded
+            else None
+        )
+        self._error: BaseException | None = None
         self.analyzers = list(analyzers)
         self.coverage_sink = coverage_sink
         self.stream: list[tuple[int, StreamAnalyzer]] = []
@@ -171,7 +181,51 @@ class Dispatcher:
         self.flow_info: dict[int, FlowInfo] = {}
 
     # ================================================================ engine callbacks
-    def on_packets(self, batch: PacketBatch) -> None:
+    def on_packets(self, batch: PacketBatch) -> Future[None] | None:
+        """Analyse one packet batch: on the dispatcher's own thread when it has one (the engine
+        waits for the returned future before reusing the batch's memory), else right here."""
+        if self._worker is None:
+            self._packets(batch)
+            return None
+        return self._worker.submit(self._guarded, self._packets, batch)
+
+    def on_flows(self, keys: np.ndarray, stats: np.ndarray) -> None:
+        """Flows the engine finished; handled after the next packet batch (their last frames
+        may still be in the batch being filled), in the order the engine reported them."""
+        if self._worker is None:
+            self.ended.append((keys, stats))
+        else:
+            self._worker.submit(self._guarded, self.ended.append, (keys, stats))
+
+    def finish(self) -> None:
+        """The capture is over: every remaining flow has been reported through ``on_flows``.
+        Re-raises the first error of the analysis thread."""
+        if self._worker is not None:
+            self._worker.submit(self._guarded, self._finish).result()
+            self.close()
+        else:
+            self._finish()
+        if self._error is not None:
+            raise self._error
+
+    def close(self) -> None:
+        """Stop the analysis thread (after the work already handed to it)."""
+        if self._worker is not None:
+            self._worker.shutdown(wait=True, cancel_futures=True)
+            self._worker = None
+
+    def _guarded(self, work: Callable[..., object], *args: object) -> None:
+        """Run ``work`` on the analysis thread unless an earlier step failed; keep the first
+        error for ``finish`` (the engine also sees it through the batch's future)."""
+        if self._error is not None:
+            raise self._error
+        try:
+            work(*args)
+        except BaseException as exc:
+            self._error = exc
+            raise
+
+    def _packets(self, batch: PacketBatch) -> None:
         rows, data = batch.rows, batch.data
         fid = rows[:, L.PB_FLOW_ID]
         if len(fid) and fid.max() >= len(self.decision):
@@ -201,13 +255,7 @@ class Dispatcher:
                 self._datagrams(rows, data, np.flatnonzero(l2), layer2=True)
         self._finish_ended()
 
-    def on_flows(self, keys: np.ndarray, stats: np.ndarray) -> None:
-        """Flows the engine finished; handled after the next packet batch (their last frames
-        may still be in the batch being filled)."""
-        self.ended.append((keys, stats))
-
-    def finish(self) -> None:
-        """The capture is over: every remaining flow has been reported through ``on_flows``."""
+    def _finish(self) -> None:
         self._finish_ended()
         self.facts.merge_compiled(
             self.agg_keys,
