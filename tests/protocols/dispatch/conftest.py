@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.capture_builder import ACK, ETH_IPV4, PSH, SYN, Packet, ether, ipv4, pcap, tcp
+from tests.runners import plain_rows
 
 from cranewatch.engine.session import EngineOptions
 from cranewatch.ingest import FileOutcome, ingest_file
@@ -251,9 +252,9 @@ def ingest(folder: Path, packets: list[Packet], compiled: bool = True) -> Result
     ws = Workspace.open(folder / f"ws{n}", create=True)
     outcome = ingest_file(ws, path, EngineOptions(), compiled_tier=compiled)
     assert outcome.status == "ingested", outcome
-    coverage = run_query(ws, "SELECT * FROM coverage ORDER BY flow_id").to_pylist()
-    operations = run_query(
-        ws, "SELECT * FROM operations ORDER BY flow_id, src_port, code, direction"
-    ).to_pylist()
-    flows = run_query(ws, "SELECT * FROM flows ORDER BY flow_id").to_pylist()
+    coverage = plain_rows(run_query(ws, "SELECT * FROM coverage ORDER BY flow_id"))
+    operations = plain_rows(
+        run_query(ws, "SELECT * FROM operations ORDER BY flow_id, src_port, code, direction")
+    )
+    flows = plain_rows(run_query(ws, "SELECT * FROM flows ORDER BY flow_id"))
     return Result(outcome, coverage, operations, flows)

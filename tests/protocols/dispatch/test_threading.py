@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.protocols.ingest.conftest import plain_rows
+from tests.runners import plain_rows
 
 import cranewatch.ingest
 from cranewatch.engine.session import EngineOptions

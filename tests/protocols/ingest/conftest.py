@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
 import pytest
+from tests.runners import plain_rows
 
 from cranewatch.ingest import ingest_paths
 from cranewatch.protocols.registry import builtin_analyzers
@@ -39,13 +39,6 @@ def industrial_captures() -> list[Path]:
         for p in CAPTURES.iterdir()
         if p.is_file() and p.suffix in (".pcap", ".pcapng") and p.name.startswith(prefixes)
     )
-
-
-def plain_rows(table: pa.Table) -> list[Row]:
-    """Rows as dicts, timestamps as integer nanoseconds (pyarrow needs pandas to turn them
-    into Python objects, and pandas is not a dependency)."""
-    columns = [c.cast(pa.int64()) if pa.types.is_timestamp(c.type) else c for c in table.columns]
-    return pa.Table.from_arrays(columns, names=table.column_names).to_pylist()
 
 
 @dataclass

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.protocols.ingest.conftest import plain_rows
+from tests.runners import plain_rows
 
 from cranewatch.ingest import ingest_paths
 from cranewatch.protocols import iec104
