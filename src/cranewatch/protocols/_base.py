@@ -147,6 +147,8 @@ class DatagramAnalyzer(Protocol):
     ethertypes: tuple[int, ...]  # EtherTypes for layer-2 protocols (PROFINET, GOOSE), else ()
     # optional: ``llc_saps``, the LLC DSAPs of 802.3 frames it reads (BACnet/Ethernet: 0x82);
     # such a frame's payload starts at its LLC header
+    # optional: ``frame_ids``, (first, last) ranges of the frame's first big-endian 16-bit word
+    # it reads (PROFINET DCP: 0xFEFC-0xFEFF); other frames of the EtherType skip ``detect``
 
     def detect(self, payload: bytes, from_client: bool, port: int) -> float:
         """Confidence 0..1 that this datagram (UDP payload, or frame data after the

@@ -172,6 +172,9 @@ class ProfinetDcpAnalyzer:
     status: Literal["stable", "beta"] = "beta"
     ports: tuple[int, ...] = ()
     ethertypes: tuple[int, ...] = (ETHERTYPE_PROFINET,)
+    # the PROFINET frame ids of DCP; cyclic real-time frames share the EtherType and are
+    # screened out before detect (see the dispatcher)
+    frame_ids: tuple[tuple[int, int], ...] = ((FRAME_HELLO, FRAME_IDENTIFY_RESPONSE),)
 
     def detect(self, payload: bytes, from_client: bool, port: int) -> float:
         head = _header(payload)

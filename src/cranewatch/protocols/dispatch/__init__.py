@@ -151,6 +151,12 @@ class Dispatcher:
                     self.udp.append((i, a))
         self.stream_ports = {p for _, a in self.stream for p in a.ports}
         self.l2_types = np.array(sorted(self.l2) + ([0] if self.llc else []), np.int64)
+        # EtherTypes all of whose analyzers name the frame ids they read (``frame_ids``)
+        self.frame_ids = {
+            et: [r for _, a in candidates for r in a.frame_ids]  # type: ignore[attr-defined]
+            for et, candidates in self.l2.items()
+            if all(getattr(a, "frame_ids", None) for _, a in candidates)
+        }
         # per flow id
         cap = 1 << 12
         self.decision = np.zeros(cap, np.int16)
@@ -252,7 +258,9 @@ class Dispatcher:
                 & (rows[:, L.PB_PAYLOAD_CAPLEN] > 0)
             )
             if l2.any():
-                self._datagrams(rows, data, np.flatnonzero(l2), layer2=True)
+                idx = self._screen_frame_ids(rows, data, np.flatnonzero(l2))
+                if len(idx):
+                    self._datagrams(rows, data, idx, layer2=True)
         self._finish_ended()
 
     def _finish(self) -> None:
@@ -648,6 +656,36 @@ class Dispatcher:
             int(row[L.PB_TS]),
             int(row[L.PB_FRAME]),
         )
+
+    def _screen_frame_ids(self, rows: np.ndarray, data: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        """Drop, in bulk, layer-2 frames whose first 16-bit word (a PROFINET frame id) no
+        analyzer of their EtherType takes: cyclic real-time data outnumbers DCP by thousands to
+        one and would otherwise each go through Python. Their bytes count as undecoded."""
+        ethertype = rows[idx, L.PB_ETHERTYPE]
+        keep = np.ones(len(idx), np.bool_)
+        for et, ranges in self.frame_ids.items():
+            mine = ethertype == et
+            if not mine.any():
+                continue
+            off = rows[idx, L.PB_PAYLOAD_OFF]
+            long_enough = rows[idx, L.PB_PAYLOAD_CAPLEN] >= 2
+            first = np.where(mine & long_enough, off, 0)
+            word = (data[first].astype(np.int64) << 8) | data[first + 1].astype(np.int64)
+            wanted = np.zeros(len(idx), np.bool_)
+            for lo, hi in ranges:
+                wanted |= (word >= lo) & (word <= hi)
+            keep &= ~mine | (long_enough & wanted)
+        dropped = idx[~keep]
+        if len(dropped):
+            flows, where = np.unique(rows[dropped, L.PB_FLOW_ID], return_inverse=True)
+            sizes = np.bincount(where, weights=rows[dropped, L.PB_PAYLOAD_CAPLEN]).astype(np.int64)
+            for f, size in zip(flows.tolist(), sizes.tolist(), strict=True):
+                fs = self.flows.get(f)
+                if fs is None:
+                    fs = self.flows[f] = _FlowState(-1)
+                fs.undecoded += size
+                fs.payload += size
+        return idx[keep]
 
     def _assign_l2(self, f: int, decision: Decision) -> None:
         old = self.flows.get(f)
