@@ -226,7 +226,11 @@ def ingest_file(
                 assets = assets_table(result)
                 pq.write_table(assets, staged / "assets.parquet", **PARQUET_OPTIONS)
                 captures = captures_table(
-                    result, str(abs_path), options.idle_timeout_s, datetime.now(UTC)
+                    result,
+                    str(abs_path),
+                    options.idle_timeout_s,
+                    datetime.now(UTC),
+                    [a.name for a in analyzers],
                 )
                 pq.write_table(captures, staged / "captures.parquet", **PARQUET_OPTIONS)
                 outcome.flows = flows.rows

@@ -205,6 +205,20 @@ def test_no_analyzers_writes_flows_but_no_analyzer_table(
     assert {row["operations"] for row in ingest_table(res).values()} == {"0"}
 
 
+def test_captures_record_which_analyzers_ran(
+    full: tuple[Path, CliResult],
+    without_s7: tuple[Path, CliResult],
+    without_any: tuple[Path, CliResult],
+) -> None:
+    sql = "SELECT DISTINCT analyzers FROM captures"
+    (everything,) = query_json(full[0], sql)
+    assert everything["analyzers"] == load_registry().names()
+    (no_s7,) = query_json(without_s7[0], sql)
+    assert no_s7["analyzers"] == [n for n in load_registry().names() if n != "s7comm"]
+    (none,) = query_json(without_any[0], sql)
+    assert none["analyzers"] == []
+
+
 @pytest.mark.parametrize(
     "options",
     [

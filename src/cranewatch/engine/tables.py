@@ -8,6 +8,7 @@ distinct value, so the cost depends on the number of flows and assets, not of pa
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import numpy as np
@@ -197,9 +198,13 @@ def _list_of(values: pa.Array, lengths: list[int]) -> pa.Array:
 
 
 def captures_table(
-    result: ScanResult, path: str, idle_timeout_s: float, ingested_at: datetime | None = None
+    result: ScanResult,
+    path: str,
+    idle_timeout_s: float,
+    ingested_at: datetime | None = None,
+    analyzers: Sequence[str] = (),
 ) -> pa.Table:
-    """The one ``captures`` row describing ``result``."""
+    """The one ``captures`` row describing ``result`` (``analyzers``: the names that ran)."""
     c = result.counters
     has_ts = bool(c[L.C_PROCESSED] > 0)
     when = ingested_at or datetime.now(UTC)
@@ -234,5 +239,6 @@ def captures_table(
         "ingested_at": one(int(when.timestamp() * 1e9), TIMESTAMP),
         "tool_version": strings([__version__]),
         "idle_timeout_s": one(float(idle_timeout_s), pa.float64()),
+        "analyzers": _list_of(strings(sorted(set(analyzers))), [len(set(analyzers))]),
     }
     return pa.Table.from_arrays(list(columns.values()), schema=CAPTURES.arrow)

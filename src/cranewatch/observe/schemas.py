@@ -52,7 +52,7 @@ _SKIP = pa.struct([pa.field("reason", pa.string()), pa.field("count", pa.int64()
 
 CAPTURES = TableSchema(
     name="captures",
-    version=1,
+    version=2,
     doc="One row per ingested capture file, keyed by the SHA-256 of its bytes as stored.",
     fields=(
         Field(
@@ -94,6 +94,13 @@ CAPTURES = TableSchema(
         Field("ingested_at", TIMESTAMP, "When the ingest finished."),
         Field("tool_version", pa.string(), "cranewatch version that wrote the observations."),
         Field("idle_timeout_s", pa.float64(), "Flow idle timeout used (0 = none)."),
+        Field(
+            "analyzers",
+            pa.list_(pa.string()),
+            "Protocol analyzers that ran over the capture (`cranewatch analyzers`); a protocol "
+            "whose analyzer was switched off shows as unrecognised in `coverage`. Empty with "
+            "`--no-analyzers`; null in rows written by version 1 of this table.",
+        ),
     ),
 )
 
