@@ -366,21 +366,21 @@ class Dispatcher:
         initiator's port is a well-known analyzer port (a session already running)."""
         if self.syn[f] or not held.rows:
             return 0
-        row = held.rows[0][0]
-        src, dst = int(row[L.PB_SPORT]), int(row[L.PB_DPORT])
-        if row[L.PB_DIR] == 1:
-            src, dst = dst, src
+        src, dst = self._initiator_ports(held)
         if src in self.stream_ports and dst not in self.stream_ports:
             return 1
         return 0
 
+    def _server_port(self, held: _Held, client: int) -> int:
+        src, dst = self._initiator_ports(held)
+        return src if client == 1 else dst
+
     @staticmethod
-    def _server_port(held: _Held, client: int) -> int:
+    def _initiator_ports(held: _Held) -> tuple[int, int]:
+        """(initiator's port, responder's port) of a held flow, from its first frame."""
         row = held.rows[0][0]
         src, dst = int(row[L.PB_SPORT]), int(row[L.PB_DPORT])
-        if row[L.PB_DIR] == 1:
-            src, dst = dst, src
-        return src if client == 1 else dst
+        return (dst, src) if row[L.PB_DIR] == 1 else (src, dst)
 
     def _assign(self, f: int, decision: Decision, tcp: bool) -> bool:
         self.method[f] = METHODS.index(decision.method)
@@ -413,9 +413,9 @@ class Dispatcher:
         rows = np.stack([r for r, _ in held.rows])
         payloads = [p for _, p in held.rows]
         offsets = np.cumsum([0] + [len(p) for p in payloads[:-1]], dtype=np.int64)
-        data = (
-            np.frombuffer(b"".join(payloads), np.uint8) if any(payloads) else np.zeros(1, np.uint8)
-        )
+        # writable like the engine's buffer: a read-only array would make numba compile the
+        # stream kernel a second time for that type
+        data = np.frombuffer(bytearray(b"".join(payloads) or b"\0"), np.uint8)
         rows[:, L.PB_PAYLOAD_OFF] = np.where(rows[:, L.PB_PAYLOAD_CAPLEN] > 0, offsets, -1)
         self._run_streams(rows, np.arange(len(rows), dtype=np.int64), data)
 
