@@ -76,15 +76,19 @@ class OperationRow:
     targets: dict[str, None] = field(default_factory=dict)
     overflow: set[str] = field(default_factory=set)  # distinct targets beyond MAX_TARGETS
 
-    def add(self, ts: int, frame: int, count: int = 1) -> None:
+    def add(self, ts: int, frame: int) -> None:
+        """One more PDU, at ``ts`` in ``frame``."""
+        self.merge(ts, ts, [frame], 1)
+
+    def merge(self, first_ts: int, last_ts: int, frames: list[int], pdus: int) -> None:
+        """``pdus`` more PDUs seen from ``first_ts`` to ``last_ts``, first ones in ``frames``."""
         if self.pdus == 0:
-            self.first_ts = self.last_ts = ts
+            self.first_ts, self.last_ts = first_ts, last_ts
         else:
-            self.first_ts = min(self.first_ts, ts)
-            self.last_ts = max(self.last_ts, ts)
-        if len(self.frames) < G.EXAMPLE_FRAMES:
-            self.frames.append(frame)
-        self.pdus += count
+            self.first_ts = min(self.first_ts, first_ts)
+            self.last_ts = max(self.last_ts, last_ts)
+        self.frames = sorted(self.frames + frames)[: G.EXAMPLE_FRAMES]
+        self.pdus += pdus
 
     def target(self, text: str | None) -> None:
         if not text:
@@ -192,13 +196,7 @@ class Facts:
             if row is None:
                 row = self.operations[key] = OperationRow(name)
             frames = [f for f in st[G.A_FRAME0 : G.A_FRAME2 + 1] if f >= 0]
-            if row.pdus == 0:
-                row.first_ts, row.last_ts = st[G.A_FIRST_TS], st[G.A_LAST_TS]
-            else:
-                row.first_ts = min(row.first_ts, st[G.A_FIRST_TS])
-                row.last_ts = max(row.last_ts, st[G.A_LAST_TS])
-            row.frames = sorted(row.frames + frames)[: G.EXAMPLE_FRAMES]
-            row.pdus += st[G.A_PDUS]
+            row.merge(st[G.A_FIRST_TS], st[G.A_LAST_TS], frames, st[G.A_PDUS])
             row.flags |= st[G.A_FLAGS]
             row.exceptions += st[G.A_EXCEPTIONS]
             row.target(target_of[a](k[G.G_UNIT], st[G.A_LO], st[G.A_HI]))
