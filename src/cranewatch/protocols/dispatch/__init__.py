@@ -294,8 +294,7 @@ class Dispatcher:
                 self._hold(f, rows[idx[k]], data)
                 if self._try_decide(f, final=False):
                     replays.append(f)
-            for f in replays:
-                self._replay(f)
+            self._replay(replays)
         sel = idx[main & (self.decision[fid] > 0)]
         if len(sel):
             self._run_streams(rows, sel, data)
@@ -406,12 +405,20 @@ class Dispatcher:
             self.cstate[slot] = 0
         return True
 
-    def _replay(self, f: int) -> None:
-        held = self.held.pop(f, None)
-        if held is None or not held.rows:
+    def _replay(self, flows: list[int]) -> None:
+        """Run the held frames of the flows just decided through the stream kernel, in one
+        call: each flow's frames stay in their order."""
+        rows_list: list[np.ndarray] = []
+        payloads: list[bytes] = []
+        for f in flows:
+            held = self.held.pop(f, None)
+            if held is not None:
+                for row, payload in held.rows:
+                    rows_list.append(row)
+                    payloads.append(payload)
+        if not rows_list:
             return
-        rows = np.stack([r for r, _ in held.rows])
-        payloads = [p for _, p in held.rows]
+        rows = np.stack(rows_list)
         offsets = np.cumsum([0] + [len(p) for p in payloads[:-1]], dtype=np.int64)
         # writable like the engine's buffer: a read-only array would make numba compile the
         # stream kernel a second time for that type
@@ -708,16 +715,18 @@ class Dispatcher:
         if len(fid) and fid.max() >= len(self.decision):
             self._grow_flows(int(fid.max()))
         # TCP flows still undecided: decide on what was seen, and replay
+        replays: list[int] = []
         for f in fid[self.decision[fid] == UNDECIDED].tolist():
             held = self.held.get(f)
             if held is None:
                 continue
             if held.rows and held.rows[0][0][L.PB_PROTO] == 6:
                 if self._try_decide(f, final=True):
-                    self._replay(f)
+                    replays.append(f)
             else:
                 self.held.pop(f, None)
                 self._assign(f, Decision(-1, UNKNOWN, 0.0), tcp=False)
+        self._replay(replays)
         proto = (keys[:, L.K_META] >> 16) & 0xFF
         ipver = (keys[:, L.K_META] >> 24) & 0xF
         payload = stats[:, L.F_PAY_A] + stats[:, L.F_PAY_B]
