@@ -769,48 +769,48 @@ class Dispatcher:
         info_cols = batch.select(
             ["vlan", "src_ip", "dst_ip", "src_port", "dst_port", "src_mac", "dst_mac"]
         ).to_pydict()
-        for i in np.flatnonzero(dec > 0).tolist():
-            f = int(fid[i])
+        # kernel counters of the analysed TCP flows, gathered for all of them at once
+        analysed = np.flatnonzero(dec > 0)
+        slots = self.slot_of[fid[analysed]]
+        streamed = analysed[slots >= 0]
+        if len(streamed):
+            base = 2 * slots[slots >= 0]
+            both = self.ss[base] + self.ss[base + 1]
+            pay[streamed] = both[:, K.S_BYTES]
+            gap_bytes[streamed] = both[:, K.S_GAP_BYTES]
+            gaps[streamed] = both[:, K.S_GAPS]
+            retx[streamed] = both[:, K.S_RETX_BYTES]
+            truncated[streamed] = both[:, K.S_TRUNC_PDUS]
+            undecoded[streamed] = both[:, K.S_DESYNC_BYTES] + both[:, K.S_CARRY_LEN]
+            kernel_framed = self.framing[dec[streamed] - 1] != FRAMING_NONE
+            pdus[streamed] = np.where(kernel_framed, both[:, K.S_PDUS], 0)
+        addresses = zip(
+            *(
+                info_cols[c]
+                for c in ("vlan", "src_ip", "dst_ip", "src_port", "dst_port", "src_mac", "dst_mac")
+            ),
+            strict=True,
+        )
+        for i, address in enumerate(addresses):
             a = int(dec[i]) - 1
+            if a < 0:
+                continue
+            f = int(fid[i])
             protocols[i] = self.analyzers[a].name
             methods[i] = METHODS[method[i]] or CONTENT
             fs = self.flows.get(f)
-            slot = int(self.slot_of[f])
-            if slot >= 0:
-                s = self.ss[2 * slot : 2 * slot + 2]
-                pay[i] = int(s[:, K.S_BYTES].sum())
-                gap_bytes[i] = int(s[:, K.S_GAP_BYTES].sum())
-                gaps[i] = int(s[:, K.S_GAPS].sum())
-                retx[i] = int(s[:, K.S_RETX_BYTES].sum())
-                truncated[i] = int(s[:, K.S_TRUNC_PDUS].sum())
-                undecoded[i] = int(s[:, K.S_DESYNC_BYTES].sum()) + int(s[:, K.S_CARRY_LEN].sum())
-                if self.framing[a] != FRAMING_NONE:
-                    pdus[i] = int(s[:, K.S_PDUS].sum())
             if fs is not None:
-                if slot < 0:
+                in_kernel = self.slot_of[f] >= 0
+                if not in_kernel:
                     pay[i] = fs.payload
-                if slot < 0 or self.framing[a] == FRAMING_NONE:
+                if not in_kernel or self.framing[a] == FRAMING_NONE:
                     pdus[i] += fs.pdus
                 undecoded[i] += fs.undecoded + sum(len(b) for b in fs.buffers)
                 truncated[i] += fs.truncated
                 errors[i] = fs.errors
                 encrypted[i] = fs.encrypted
                 notes[i] = list(fs.notes) or None
-            self.flow_info[f] = FlowInfo(
-                str(transport[i]),
-                *(
-                    info_cols[c][i]
-                    for c in (
-                        "vlan",
-                        "src_ip",
-                        "dst_ip",
-                        "src_port",
-                        "dst_port",
-                        "src_mac",
-                        "dst_mac",
-                    )
-                ),
-            )
+            self.flow_info[f] = FlowInfo(str(transport[i]), *address)
         for i in np.flatnonzero(dec <= 0).tolist():
             fs = self.flows.get(int(fid[i]))
             if fs is not None:  # layer-2 frames no analyzer took

@@ -6,7 +6,8 @@ Every enabled analyzer of the flow's transport looks at the first bytes of each 
 again without the port (``server_port=0``): ``content`` if it still accepts, ``port`` if only
 the well-known port tipped it. When no analyzer accepts, a flow to an analyzer's well-known
 port whose bytes do not contradict that analyzer (confidence above zero) is assigned by
-``port``; otherwise the flow is ``unknown``. A detector that raises counts as a "no" (a broken
+``port``; otherwise the flow is ``unknown``. The analyzers of the flow's well-known port are
+asked first, and one at least ``CONFIDENT`` decides without asking the others. A detector that raises counts as a "no" (a broken
 plugin must not stop the run).
 """
 
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from cranewatch.protocols._base import DatagramAnalyzer, StreamAnalyzer
 
 ACCEPT = 0.5
+CONFIDENT = 0.9  # a port's own analyzer this sure needs no comparison with the others
 
 CONTENT = "content"
 PORT = "port"
@@ -49,6 +51,14 @@ def decide_stream(
 ) -> Decision | None:
     """The analyzer of a TCP flow from its first bytes, or None to wait for more bytes
     (never when ``final``: then the answer is an analyzer or ``unknown``)."""
+    # the analyzers of the well-known port first: one that is sure of the bytes ends the search
+    # (a crane network opens thousands of short connections to the same few ports)
+    for index, analyzer in candidates:
+        if server_port in analyzer.ports:
+            score = _safe(analyzer.detect, client, server, server_port)
+            if score >= CONFIDENT:
+                alone = _safe(analyzer.detect, client, server, 0)
+                return Decision(index, CONTENT if alone >= ACCEPT else PORT, score)
     best, best_score = -1, 0.0
     fallback = -1
     for index, analyzer in candidates:

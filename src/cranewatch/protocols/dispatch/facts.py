@@ -178,12 +178,14 @@ class Facts:
         used = np.flatnonzero(stats[:, G.A_USED] != 0)
         # frame order, so example frames and targets come out in capture order
         used = used[np.argsort(stats[used, G.A_FRAME0], kind="stable")]
-        for slot in used.tolist():
-            k = keys[slot].tolist()
-            st = stats[slot].tolist()
+        names: dict[tuple[int, int], str] = {}
+        targets: dict[tuple[int, int, int, int], str | None] = {}
+        for k, st in zip(keys[used].tolist(), stats[used].tolist(), strict=True):
             a = k[G.G_ANALYZER]
             code = k[G.G_CODE]
-            name = name_of[a](code)
+            name = names.get((a, code))
+            if name is None:
+                name = names[(a, code)] = name_of[a](code)
             key = (
                 k[G.G_FLOW],
                 k[G.G_SIDE],
@@ -199,11 +201,18 @@ class Facts:
             row.merge(st[G.A_FIRST_TS], st[G.A_LAST_TS], frames, st[G.A_PDUS])
             row.flags |= st[G.A_FLAGS]
             row.exceptions += st[G.A_EXCEPTIONS]
-            row.target(target_of[a](k[G.G_UNIT], st[G.A_LO], st[G.A_HI]))
+            where = (a, k[G.G_UNIT], st[G.A_LO], st[G.A_HI])
+            if where not in targets:
+                targets[where] = target_of[a](*where[1:])
+            row.target(targets[where])
 
     # ---------------------------------------------------------------- tables
     def operations_table(self, sha256: str, flows: dict[int, FlowInfo]) -> pa.Table:
-        items = sorted(self.operations.items(), key=lambda kv: (kv[0][0], kv[1].frames[:1], kv[0]))
+        # by flow, then by the first frame of each row
+        items = sorted(
+            self.operations.items(),
+            key=lambda kv: (kv[0][0], kv[1].frames[0] if kv[1].frames else -1, kv[0]),
+        )
         cols: dict[str, list[object]] = {name: [] for name in OPERATIONS.column_names}
         for (flow, side, protocol, code, direction, _), row in items:
             info = flows.get(flow)
