@@ -17,7 +17,7 @@ import pyarrow as pa
 from cranewatch._version import __version__
 from cranewatch.engine._kernels import layout as L
 from cranewatch.engine.session import ScanResult
-from cranewatch.observe.columns import booleans, numbers, repeated_string, strings
+from cranewatch.observe.columns import booleans, lists, numbers, repeated_string, strings
 from cranewatch.observe.oui import GROUP_BIT, vendor_for_mac
 from cranewatch.observe.schemas import ASSETS, CAPTURES, FLOWS, TIMESTAMP
 
@@ -192,11 +192,6 @@ def link_type_name(code: int) -> str:
     return L.LINKTYPE_NAMES.get(code, f"linktype_{code}")
 
 
-def _list_of(values: pa.Array, lengths: list[int]) -> pa.Array:
-    offsets = numbers(np.concatenate([[0], np.cumsum(lengths)]), pa.int32())
-    return pa.ListArray.from_arrays(offsets, values)
-
-
 def captures_table(
     result: ScanResult,
     path: str,
@@ -214,6 +209,7 @@ def captures_table(
         names=["reason", "count"],
     )
     link_names = [link_type_name(t) for t in result.link_types]
+    ran = sorted(set(analyzers))
 
     def one(value: int | float, type_: pa.DataType, valid: bool = True) -> pa.Array:
         return numbers(np.array([value]), type_, np.array([valid]))
@@ -224,7 +220,7 @@ def captures_table(
         "size": one(result.size, pa.int64()),
         "format": strings([result.format]),
         "compression": strings([result.compression]),
-        "link_types": _list_of(strings(link_names), [len(link_names)]),
+        "link_types": lists(strings(link_names), [len(link_names)]),
         "sections": one(result.sections, pa.int32()),
         "interfaces": one(result.interfaces, pa.int32()),
         "first_ts": one(int(c[L.C_FIRST_TS]), TIMESTAMP, has_ts),
@@ -235,10 +231,10 @@ def captures_table(
         "truncated_frames": one(int(c[L.C_TRUNCATED]), pa.int64()),
         "decoded_packets": one(int(c[L.C_DECODED]), pa.int64()),
         "skipped": one(result.skipped, pa.int64()),
-        "skip_reasons": _list_of(skip_structs, [len(reasons)]),
+        "skip_reasons": lists(skip_structs, [len(reasons)]),
         "ingested_at": one(int(when.timestamp() * 1e9), TIMESTAMP),
         "tool_version": strings([__version__]),
         "idle_timeout_s": one(float(idle_timeout_s), pa.float64()),
-        "analyzers": _list_of(strings(sorted(set(analyzers))), [len(set(analyzers))]),
+        "analyzers": lists(strings(ran), [len(ran)]),
     }
     return pa.Table.from_arrays(list(columns.values()), schema=CAPTURES.arrow)

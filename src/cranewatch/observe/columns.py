@@ -69,29 +69,26 @@ def strings(values: Sequence[str | None]) -> pa.Array:
     )
 
 
-def _list_offsets(values: Sequence[Sequence[object] | None]) -> tuple[pa.Array, np.ndarray]:
-    lengths = np.fromiter((len(v) if v is not None else 0 for v in values), np.int32, len(values))
-    offsets = np.zeros(len(values) + 1, np.int32)
+def lists(values: pa.Array, lengths: Sequence[int], valid: np.ndarray | None = None) -> pa.Array:
+    """List column: row ``i`` holds the next ``lengths[i]`` items of ``values`` (null where
+    ``valid`` is False)."""
+    offsets = np.zeros(len(lengths) + 1, np.int32)
     np.cumsum(lengths, out=offsets[1:])
-    valid = np.fromiter((v is not None for v in values), dtype=bool, count=len(values))
-    return numbers(offsets, pa.int32()), valid
+    mask = None if valid is None or valid.all() else booleans(~valid)
+    return pa.ListArray.from_arrays(numbers(offsets, pa.int32()), values, mask=mask)
 
 
 def string_lists(values: Sequence[Sequence[str] | None]) -> pa.Array:
     """list<string> column from Python lists (None = null)."""
-    offsets, valid = _list_offsets(values)
+    valid = np.fromiter((v is not None for v in values), dtype=bool, count=len(values))
     flat = strings([item for v in values if v is not None for item in v])
-    mask = pa.Array.from_buffers(
-        pa.bool_(), len(valid), [None, pa.py_buffer(np.packbits(~valid, bitorder="little"))]
-    )
-    return pa.ListArray.from_arrays(offsets, flat, mask=mask if not valid.all() else None)
+    return lists(flat, [len(v) if v is not None else 0 for v in values], valid)
 
 
 def int_lists(values: Sequence[Sequence[int]]) -> pa.Array:
     """list<int64> column from Python lists of integers (never null)."""
-    offsets, _ = _list_offsets(values)
     flat = np.fromiter((item for v in values for item in v), np.int64)
-    return pa.ListArray.from_arrays(offsets, numbers(flat, pa.int64()))
+    return lists(numbers(flat, pa.int64()), [len(v) for v in values])
 
 
 def repeated_string(value: str, length: int) -> pa.Array:
