@@ -8,7 +8,15 @@ and turns each PDU into protocol-neutral facts:
   reset), with the function/service code as the protocol defines it and the read / write /
   control / diagnostic classification the findings engine relies on;
 - :class:`IdentityFact`: what a device says about itself (vendor, model, order number,
-  firmware, serial, station name, ...).
+  firmware, serial, station name, hostname, software, platform, ...) or a role it plays
+  (``attribute="role"``: DHCP server, DNS server, switch, router);
+- :class:`NameFact`: a DNS name, TLS server name or HTTP host a device asked for, resolved,
+  connected to or announced.
+
+Remote-access and tunnel analyzers set the class attribute ``session_kind`` (``"remote_access"``
+or ``"tunnel"``): every flow they decide becomes a row of the ``sessions`` table. An analyzer
+that has learnt all it can from a flow (a VPN after its handshake) sets ``ParseResult.stop``:
+the dispatcher then stops handing it that flow's PDUs, and the flow keeps its protocol.
 
 Analyzers never see the engine's arrays or the observation schemas: the dispatcher maps these
 facts onto the ``operations`` and ``identities`` tables, so parser internals cannot leak there.
@@ -46,8 +54,34 @@ IDENTITY_ATTRIBUTES = (
     "software",  # software name/version (OPC UA application, MQTT client library)
     "application_uri",
     "client_id",  # MQTT client identifier
-    "ip_address",  # an address the device announces for itself (DCP, ListIdentity)
+    "ip_address",  # an address the device announces for itself (DCP, ListIdentity, ARP)
     "mac_address",
+    "vendor_class",  # DHCP option 60 / DHCPv6 vendor class, e.g. "MSFT 5.0", "udhcp 1.36.1"
+    "dhcp_fingerprint",  # DHCP parameter request list (option 55) as comma-separated numbers
+    "platform",  # CDP platform, LLDP/SNMP hardware platform
+    "system_description",  # LLDP/CDP/SNMP system description
+    "capabilities",  # LLDP/CDP capabilities, comma-separated: bridge, router, telephone, ...
+    "management_address",  # LLDP/CDP management address
+    "os",  # operating system as announced or fingerprinted (SSH banner comment, UA)
+    "user_agent",  # HTTP User-Agent of a client
+    "tls_fingerprint",  # JA4 (and JA3 as "ja3:<md5>") of a TLS client hello
+    "domain",  # DHCP option 15 / NBNS workgroup / Kerberos realm
+    "role",  # dhcp_server, dns_server, ntp_server, switch, router, ... (a role it plays)
+    "offered_router",  # a default gateway a DHCP server hands out (value: its address)
+    "offered_dns",  # a DNS server a DHCP server hands out (value: its address)
+    "imsi",  # cellular subscriber identity (GTP-C)
+    "imei",  # cellular equipment identity (GTP-C IMEI(SV))
+    "msisdn",  # cellular phone number (GTP-C)
+    "apn",  # cellular access point name (GTP-C)
+)
+
+#: How a :class:`NameFact` came about (the ``names.action`` vocabulary).
+NAME_ACTIONS = (
+    "asked",  # the device sent a query for the name (DNS, mDNS, LLMNR, NBNS)
+    "resolved",  # the device received an answer mapping the name to addresses
+    "connected",  # the device connected to a server under that name (TLS SNI, HTTP Host)
+    "announced",  # the device announced the name as its own (mDNS, NBNS, LLMNR answer)
+    "certified",  # the device presented a certificate for the name (TLS server)
 )
 
 
@@ -77,6 +111,19 @@ class IdentityFact:
     value: str
     confidence: float = 1.0  # 1.0 = announced by the device itself in a well-formed PDU
     about: Literal["sender", "receiver"] = "sender"  # whose identity the PDU carries
+    source: str | None = None  # where in the protocol it came from, e.g. "dhcp option 12"
+
+
+@dataclass(frozen=True, slots=True)
+class NameFact:
+    """A name a device asked for, resolved, connected to, announced or was certified for."""
+
+    protocol: str
+    name: str  # as on the wire, lower-cased by the dispatcher; no trailing dot
+    action: str  # one of NAME_ACTIONS
+    record_type: str | None = None  # DNS query/answer type: A, AAAA, PTR, SRV, ... (NBNS: 0x20)
+    addresses: tuple[str, ...] = ()  # addresses an answer gives for the name
+    about: Literal["sender", "receiver"] = "sender"  # whose act it is (an answer: receiver)
 
 
 @dataclass(slots=True)
@@ -85,7 +132,10 @@ class ParseResult:
 
     operations: list[Operation] = field(default_factory=list)
     identities: list[IdentityFact] = field(default_factory=list)
-    error: str | None = None  # why (part of) the PDU could not be decoded
+    names: list[NameFact] = field(default_factory=list)
+    error: str | None = None  # why (part of) the PDU could not be decoded ("encrypted": not
+    # an error, the rest of the flow is encrypted and counted as such in coverage)
+    stop: bool = False  # nothing more to learn from this flow: skip its further PDUs
 
 
 @dataclass(frozen=True)
@@ -149,6 +199,8 @@ class DatagramAnalyzer(Protocol):
     # such a frame's payload starts at its LLC header
     # optional: ``frame_ids``, (first, last) ranges of the frame's first big-endian 16-bit word
     # it reads (PROFINET DCP: 0xFEFC-0xFEFF); other frames of the EtherType skip ``detect``
+    # optional: ``ip_protocols``, IP protocol numbers whose payload it reads (ESP: 50); such a
+    # datagram's payload starts after the IP header
 
     def detect(self, payload: bytes, from_client: bool, port: int) -> float:
         """Confidence 0..1 that this datagram (UDP payload, or frame data after the
