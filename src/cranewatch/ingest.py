@@ -27,7 +27,15 @@ from cranewatch.engine.session import CaptureScan, EngineOptions, ScanResult
 from cranewatch.engine.tables import assets_table, captures_table, flows_batch
 from cranewatch.errors import CaptureError, UnsupportedLinkTypeError, UsageError
 from cranewatch.observe.columns import empty_table, repeated_string
-from cranewatch.observe.schemas import COVERAGE, FLOWS, IDENTITIES, OPERATIONS
+from cranewatch.observe.derive import derive
+from cranewatch.observe.schemas import (
+    COVERAGE,
+    FLOWS,
+    IDENTITIES,
+    NAMES,
+    OPERATIONS,
+    SESSIONS,
+)
 from cranewatch.protocols.dispatch import Dispatcher
 from cranewatch.protocols.registry import Analyzer, load_registry
 from cranewatch.store.workspace import Workspace
@@ -47,6 +55,9 @@ class FileOutcome:
     assets: int = 0
     operations: int = 0
     identities: int = 0
+    names: int = 0
+    sessions: int = 0
+    roles: int = 0
     skipped: int = 0
     skip_reasons: dict[str, int] = field(default_factory=dict)
     error: str | None = None
@@ -216,15 +227,38 @@ def ingest_file(
                 if dispatcher is not None:
                     operations = dispatcher.operations_table(result.sha256)
                     identities = dispatcher.identities_table(result.sha256)
+                    names = dispatcher.names_table(result.sha256)
+                    sessions = dispatcher.sessions_table(result.sha256)
                 else:
                     operations = empty_table(OPERATIONS.arrow)
                     identities = empty_table(IDENTITIES.arrow)
-                pq.write_table(operations, staged / "operations.parquet", **PARQUET_OPTIONS)
-                pq.write_table(identities, staged / "identities.parquet", **PARQUET_OPTIONS)
+                    names = empty_table(NAMES.arrow)
+                    sessions = empty_table(SESSIONS.arrow)
+                assets = assets_table(result)
+                derived = derive(
+                    result.sha256,
+                    staged / "flows.parquet",
+                    staged / "coverage.parquet",
+                    names,
+                    sessions,
+                    operations,
+                    identities,
+                    assets,
+                )
+                for name, table in (
+                    ("operations", operations),
+                    ("identities", identities),
+                    ("names", derived.names),
+                    ("sessions", derived.sessions),
+                    ("roles", derived.roles),
+                    ("assets", assets),
+                ):
+                    pq.write_table(table, staged / f"{name}.parquet", **PARQUET_OPTIONS)
                 outcome.operations = operations.num_rows
                 outcome.identities = identities.num_rows
-                assets = assets_table(result)
-                pq.write_table(assets, staged / "assets.parquet", **PARQUET_OPTIONS)
+                outcome.names = derived.names.num_rows
+                outcome.sessions = derived.sessions.num_rows
+                outcome.roles = derived.roles.num_rows
                 captures = captures_table(
                     result,
                     str(abs_path),

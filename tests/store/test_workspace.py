@@ -252,7 +252,10 @@ def test_observation_files_of_a_capture(workspace: Path, tmp_path: Path) -> None
         "coverage.parquet",
         "flows.parquet",
         "identities.parquet",
+        "names.parquet",
         "operations.parquet",
+        "roles.parquet",
+        "sessions.parquet",
     ]
     assert list(ws.tmp.iterdir()) == []
 

@@ -312,11 +312,14 @@ OPERATIONS = TableSchema(
 
 IDENTITIES = TableSchema(
     name="identities",
-    version=1,
+    version=2,
     doc=(
         "What devices say about themselves: one row per (capture, device, attribute, value, "
         "protocol), e.g. the order number and firmware of an S7 CPU from an SZL answer, a "
-        "Modbus device identification, a CIP identity, a PROFINET station name."
+        "Modbus device identification, a CIP identity, a PROFINET station name, a DHCP host "
+        "name and vendor class, an SSH banner, an LLDP system description, or a role the "
+        "device plays (`role`: DHCP server, DNS server, switch, router). Version 2 added "
+        "`source` and the network attributes."
     ),
     fields=(
         Field("capture_sha256", pa.string(), "Capture the facts come from.", False),
@@ -329,7 +332,10 @@ IDENTITIES = TableSchema(
             "`vendor`, `vendor_url`, `vendor_id`, `device_id`, `product_name`, `product_code`, "
             "`model`, `order_number`, `firmware`, `hardware_version`, `serial`, `hostname`, "
             "`station_name`, `device_role`, `software`, `application_uri`, `client_id`, "
-            "`ip_address`, `mac_address`.",
+            "`ip_address`, `mac_address`, `vendor_class`, `dhcp_fingerprint`, `platform`, "
+            "`system_description`, `capabilities`, `management_address`, `os`, `user_agent`, "
+            "`tls_fingerprint`, `domain`, `role`, `offered_router`, `offered_dns`, `imsi`, "
+            "`imei`, `msisdn`, `apn`.",
             False,
         ),
         Field("value", pa.string(), "The value as announced.", False),
@@ -339,6 +345,12 @@ IDENTITIES = TableSchema(
             pa.float64(),
             "1.0 when the device announced it in a well-formed answer; lower when inferred.",
             False,
+        ),
+        Field(
+            "source",
+            pa.string(),
+            "Where in the protocol the fact came from, e.g. `dhcp option 12`, `ssh banner`, "
+            "`lldp system name` (null in rows of version 1).",
         ),
         Field("flow_id", pa.int64(), "Flow of the first PDU that said so."),
         Field("first_frame", pa.int64(), "Frame of the first PDU that said so (evidence)."),
@@ -417,8 +429,172 @@ COVERAGE = TableSchema(
     ),
 )
 
+_DEVICE = (
+    Field("vlan", pa.uint16(), "VLAN id of the device's traffic, null when untagged."),
+    Field("mac", pa.string(), "Link-layer address of the device, when known."),
+    Field("ip", pa.string(), "IP address of the device."),
+)
+
+NAMES = TableSchema(
+    name="names",
+    version=1,
+    doc=(
+        "Which device asked for, resolved, connected to, announced or was certified for which "
+        "name: one row per (capture, device, name, action, protocol, record type, peer). DNS, "
+        "mDNS, LLMNR and NBNS queries and answers, TLS server names (SNI) and certificate "
+        "names, HTTP hosts; and connections to an address that an earlier DNS answer gave the "
+        "device for a name (`inferred`)."
+    ),
+    fields=(
+        Field("capture_sha256", pa.string(), "Capture the names come from.", False),
+        *_DEVICE,
+        Field("name", pa.string(), "The name, lower-case, without the trailing dot.", False),
+        Field(
+            "action",
+            pa.string(),
+            "`asked` (sent a query), `resolved` (received an answer), `connected` (TLS SNI, "
+            "HTTP Host, or a connection to a resolved address), `announced` (claimed the name "
+            "as its own: mDNS, NBNS, LLMNR, DHCP host name), `certified` (presented a "
+            "certificate for it).",
+            False,
+        ),
+        Field(
+            "protocol",
+            pa.string(),
+            "Protocol that carried it (`dns`, `mdns`, `llmnr`, `nbns`, `tls`, `http`, `dhcp`, "
+            "...); for an inferred connection, the protocol of the connecting flow, or `tcp`/"
+            "`udp` when no analyzer recognised it.",
+            False,
+        ),
+        Field("record_type", pa.string(), "DNS record type asked or answered (A, AAAA, PTR, ...)."),
+        Field("peer_ip", pa.string(), "The other end: DNS server asked, server connected to."),
+        Field(
+            "addresses",
+            pa.list_(pa.string()),
+            "Addresses an answer gave for the name (up to 16), or the resolved addresses the "
+            "device connected to.",
+        ),
+        Field(
+            "inferred",
+            pa.bool_(),
+            "True for connections to an address from a DNS answer "
+            "(the name itself was not in the connection).",
+            False,
+        ),
+        Field("count", pa.int64(), "Messages (or connections) that carried it.", False),
+        Field("first_ts", TIMESTAMP, "First time."),
+        Field("last_ts", TIMESTAMP, "Last time."),
+        Field("flow_id", pa.int64(), "Flow of the first occurrence."),
+        Field("first_frame", pa.int64(), "Frame of the first occurrence (evidence)."),
+    ),
+)
+
+SESSIONS = TableSchema(
+    name="sessions",
+    version=1,
+    doc=(
+        "Remote-access and tunnel sessions: one row per flow decided as SSH, Telnet, VNC, RDP, "
+        "TeamViewer, AnyDesk, OpenVPN, IKE/ESP, WireGuard, L2TP, PPTP or GTP, with its "
+        "endpoints, duration, volume each way, the keep-alive interval when its contacts are "
+        "periodic, and whether industrial operations were sent by either end (or by a host "
+        "inside the tunnel) during the session or within `follow_window_s` after it."
+    ),
+    fields=(
+        Field("capture_sha256", pa.string(), "Capture of the session.", False),
+        Field("flow_id", pa.int64(), "The flow (see `flows.flow_id`).", False),
+        Field("protocol", pa.string(), "`ssh`, `rdp`, `openvpn`, `wireguard`, ...", False),
+        Field("kind", pa.string(), "`remote_access` or `tunnel`.", False),
+        Field("transport", pa.string(), "`tcp`, `udp` or `ip` (ESP).", False),
+        Field("vlan", pa.uint16(), "VLAN id, null when untagged."),
+        Field(
+            "tunnel",
+            pa.string(),
+            "Set when the session itself ran inside a decapsulated tunnel (`gtp`, `gre`).",
+        ),
+        Field("client_ip", pa.string(), "Initiator address."),
+        Field("client_port", pa.uint16(), "Initiator port."),
+        Field("client_mac", pa.string(), "Initiator link-layer address."),
+        Field("server_ip", pa.string(), "Responder address."),
+        Field("server_port", pa.uint16(), "Responder port."),
+        Field("server_mac", pa.string(), "Responder link-layer address."),
+        Field("start_ts", TIMESTAMP, "First frame of the session.", False),
+        Field("end_ts", TIMESTAMP, "Last frame of the session.", False),
+        Field("duration_s", pa.float64(), "end_ts - start_ts in seconds.", False),
+        Field("client_packets", pa.int64(), "Frames from the initiator.", False),
+        Field("client_bytes", pa.int64(), "Wire bytes from the initiator.", False),
+        Field("server_packets", pa.int64(), "Frames from the responder.", False),
+        Field("server_bytes", pa.int64(), "Wire bytes from the responder.", False),
+        Field("encrypted", pa.bool_(), "The analyzer saw the payload turn encrypted.", False),
+        Field(
+            "contacts",
+            pa.int64(),
+            "Bursts of frames separated by at least 0.5 s of silence (a keep-alive is one); "
+            "null for a tunnel whose frames the engine decapsulated (GTP-U carrier).",
+        ),
+        Field(
+            "keepalive_interval_s",
+            pa.float64(),
+            "Median interval between contacts when they are periodic (at least 4 intervals, "
+            "three quarters of them within 10% of the median); null otherwise.",
+        ),
+        Field(
+            "regularity",
+            pa.float64(),
+            "Share of the intervals within 10% of the median interval (0..1); null with fewer "
+            "than 2 intervals.",
+        ),
+        Field(
+            "industrial_pdus",
+            pa.int64(),
+            "Industrial-protocol PDUs (see `operations`) sent by either end of the session, or by "
+            "a host inside it, between its start and `follow_window_s` after its end.",
+            False,
+        ),
+        Field(
+            "industrial_writes",
+            pa.int64(),
+            "Of those, PDUs of write or control operations (writes, stop/start, downloads).",
+            False,
+        ),
+        Field(
+            "controllers",
+            pa.list_(pa.string()),
+            "Addresses those industrial PDUs were sent to (up to 16).",
+        ),
+        Field(
+            "follow_window_s",
+            pa.float64(),
+            "How long after the session industrial operations still count.",
+            False,
+        ),
+    ),
+)
+
+ROLES = TableSchema(
+    name="roles",
+    version=1,
+    doc=(
+        "Roles a device plays on the network, derived per capture from what it said and how it "
+        "forwarded traffic: `dhcp_server`, `dns_server`, `ntp_server`, `default_gateway`, "
+        "`nat`, `switch`, `router`, `dual_homed`, `address_conflict`; each with the basis in "
+        "words, a confidence and evidence."
+    ),
+    fields=(
+        Field("capture_sha256", pa.string(), "Capture the evidence comes from.", False),
+        *_DEVICE,
+        Field("role", pa.string(), "The role (see the table description).", False),
+        Field("basis", pa.string(), "Why, in words (what was seen).", False),
+        Field("confidence", pa.float64(), "0..1.", False),
+        Field("evidence", pa.int64(), "Messages, flows or addresses the basis counts.", False),
+        Field("first_ts", TIMESTAMP, "First time the basis was seen."),
+        Field("flow_id", pa.int64(), "A flow that shows it (evidence)."),
+        Field("first_frame", pa.int64(), "A frame that shows it (evidence)."),
+    ),
+)
+
 TABLES: dict[str, TableSchema] = {
-    t.name: t for t in (CAPTURES, ASSETS, FLOWS, OPERATIONS, IDENTITIES, COVERAGE)
+    t.name: t
+    for t in (CAPTURES, ASSETS, FLOWS, OPERATIONS, IDENTITIES, COVERAGE, NAMES, SESSIONS, ROLES)
 }
 
 

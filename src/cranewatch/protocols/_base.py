@@ -132,9 +132,9 @@ class ParseResult:
 
     operations: list[Operation] = field(default_factory=list)
     identities: list[IdentityFact] = field(default_factory=list)
-    names: list[NameFact] = field(default_factory=list)
     error: str | None = None  # why (part of) the PDU could not be decoded ("encrypted": not
     # an error, the rest of the flow is encrypted and counted as such in coverage)
+    names: list[NameFact] = field(default_factory=list)
     stop: bool = False  # nothing more to learn from this flow: skip its further PDUs
 
 

@@ -28,8 +28,8 @@ Analyzer = StreamAnalyzer | DatagramAnalyzer
 
 ENTRY_POINT_GROUP = "cranewatch.analyzers"
 
-#: Modules of the built-in analyzers, under ``cranewatch.protocols``.
-BUILTIN_MODULES = (
+#: Modules of the built-in industrial analyzers, under ``cranewatch.protocols``.
+INDUSTRIAL_MODULES = (
     "modbus",
     "dnp3",
     "iec104",
@@ -44,6 +44,15 @@ BUILTIN_MODULES = (
     "opcua",
     "mqtt",
 )
+
+#: Modules of the built-in network and remote-access analyzers.
+NETWORK_MODULES: tuple[str, ...] = ()
+
+BUILTIN_MODULES = INDUSTRIAL_MODULES + NETWORK_MODULES
+
+#: ``operations.protocol`` values of industrial operations: what a session is checked against
+#: (ENIP carries CIP). A plugin analyzer adds its own with the attribute ``industrial = True``.
+INDUSTRIAL_PROTOCOLS = frozenset((*INDUSTRIAL_MODULES, "cip"))
 
 
 @dataclass(frozen=True)
@@ -68,10 +77,18 @@ class Registry:
 
 
 def transport_of(analyzer: Analyzer) -> str:
-    """``tcp`` for a stream analyzer, ``ethernet`` or ``udp`` for a datagram analyzer."""
+    """``tcp`` for a stream analyzer; for a datagram analyzer ``ethernet`` (EtherTypes, or only
+    LLC SAPs: CDP), ``ip`` (only IP protocol numbers: ESP) or ``udp``."""
     if isinstance(analyzer, StreamAnalyzer):
         return "tcp"
-    return "ethernet" if analyzer.ethertypes else "udp"
+    if analyzer.ethertypes:
+        return "ethernet"
+    if not analyzer.ports:
+        if getattr(analyzer, "llc_saps", ()):
+            return "ethernet"
+        if getattr(analyzer, "ip_protocols", ()):
+            return "ip"
+    return "udp"
 
 
 def _from_object(obj: Any, origin: str) -> tuple[Analyzer, ...]:
@@ -131,3 +148,9 @@ def load_registry() -> Registry:
         taken.add(key)
         extra.append(a)
     return Registry(builtin + tuple(extra), tuple(problems))
+
+
+def industrial_protocols() -> frozenset[str]:
+    """Protocols whose operations act on the physical process (built-in and plugin)."""
+    plugins = {a.name for a in plugin_analyzers().analyzers if getattr(a, "industrial", False)}
+    return INDUSTRIAL_PROTOCOLS | plugins

@@ -23,6 +23,9 @@ STORED = {
     "operations": "operations",
     "identities": "identities",
     "coverage": "coverage",
+    "names": "names",
+    "sessions": "sessions",
+    "roles": "roles",
 }
 
 ASSETS_VIEW = """

@@ -13,7 +13,14 @@ flow. Per flow the dispatcher
    the results without Python objects (``_aggregate_kernel``); the PDUs that kernel hands back,
    and all PDUs of the other analyzers, go to the analyzer's Python ``parse``;
 4. when the flow ends, writes its ``coverage`` row and keeps its addresses for the
-   ``operations`` and ``identities`` rows written at the end (``facts``).
+   ``operations``, ``identities`` and ``names`` rows written at the end (``facts``,
+   ``names``); a flow of a remote-access or tunnel analyzer also becomes a ``sessions`` row,
+   with the timing of its contacts (``sessions``).
+
+An analyzer that has learnt all it can from a flow (``ParseResult.stop``, e.g. a VPN after its
+handshake) gets none of its further frames; the flow keeps its protocol, and its frames still
+count for the session's timing. ESP and other IP protocols without ports reach the analyzers
+that name them in ``ip_protocols``.
 
 Per-flow state lives in numpy arrays indexed by the engine's dense flow ids (a few bytes per
 flow) and, for analysed TCP flows, in kernel "slots" reused after the flow ends, so memory
@@ -56,6 +63,8 @@ from cranewatch.protocols.dispatch.detection import (
     decide_stream,
 )
 from cranewatch.protocols.dispatch.facts import Facts, FlowInfo
+from cranewatch.protocols.dispatch.names import Names
+from cranewatch.protocols.dispatch.sessions import Sessions
 
 Analyzer = StreamAnalyzer | DatagramAnalyzer
 CoverageSink = Callable[[pa.RecordBatch], None]
@@ -72,6 +81,7 @@ RECORDS = 1 << 15
 ARENA = 1 << 23
 AGG_CAPACITY = 1 << 10
 UNDECIDED, NO_ANALYZER = 0, -1
+GTP_U_PORT = 2152
 
 
 @dataclass
@@ -131,6 +141,8 @@ class Dispatcher:
         self.udp: list[tuple[int, DatagramAnalyzer]] = []
         self.l2: dict[int, list[tuple[int, DatagramAnalyzer]]] = {}
         self.llc: dict[int, list[tuple[int, DatagramAnalyzer]]] = {}
+        self.by_ip_proto: dict[int, list[tuple[int, DatagramAnalyzer]]] = {17: self.udp}
+        self.session_kind = [getattr(a, "session_kind", None) for a in self.analyzers]
         self.framing = np.zeros(len(self.analyzers) + 1, np.int64)
         self.tier: dict[int, Any] = {}
         for i, a in enumerate(self.analyzers):
@@ -147,8 +159,18 @@ class Dispatcher:
                 # the analyzers of their DSAP, e.g. BACnet/Ethernet on SAP 0x82
                 for sap in getattr(a, "llc_saps", ()):
                     self.llc.setdefault(sap, []).append((i, a))
-                if not a.ethertypes:
+                ip_protocols = tuple(getattr(a, "ip_protocols", ()))
+                for number in ip_protocols:
+                    self.by_ip_proto.setdefault(number, []).append((i, a))
+                # UDP gets every datagram analyzer but those reached only by EtherType, LLC
+                # SAP or IP protocol (CDP, ESP)
+                if not a.ethertypes and (
+                    a.ports or not (ip_protocols or getattr(a, "llc_saps", ()))
+                ):
                     self.udp.append((i, a))
+        self.ip_protos = np.array(
+            sorted(p for p, c in self.by_ip_proto.items() if p != 17 and c), np.int64
+        )
         self.stream_ports = {p for _, a in self.stream for p in a.ports}
         self.l2_types = np.array(sorted(self.l2) + ([0] if self.llc else []), np.int64)
         # EtherTypes all of whose analyzers name the frame ids they read (``frame_ids``)
@@ -165,6 +187,7 @@ class Dispatcher:
         self.syn = np.zeros(cap, np.bool_)
         self.method = np.zeros(cap, np.int8)
         self.confidence = np.zeros(cap, np.float32)
+        self.stopped = np.zeros(cap, np.bool_)
         # per kernel slot (analysed TCP flows)
         self.slot_flow = np.full(SLOTS, -1, np.int64)
         self.free_slots = list(range(SLOTS - 1, -1, -1))
@@ -181,6 +204,9 @@ class Dispatcher:
         self.agg_used = np.zeros(1, np.int64)
         self.agg_w = np.zeros(G.N_GKEY, np.int64)
         self.facts = Facts()
+        self.names = Names()
+        self.sessions = Sessions()
+        self.sessions.grow_flows(cap)
         self.flows: dict[int, _FlowState] = {}
         self.held: dict[int, _Held] = {}
         self.ended: list[tuple[np.ndarray, np.ndarray]] = []
@@ -237,7 +263,8 @@ class Dispatcher:
         if len(fid) and fid.max() >= len(self.decision):
             self._grow_flows(int(fid.max()))
         proto = rows[:, L.PB_PROTO]
-        known = (fid >= 0) & (self.decision[np.maximum(fid, 0)] != NO_ANALYZER)
+        safe = np.maximum(fid, 0)
+        known = (fid >= 0) & (self.decision[safe] != NO_ANALYZER) & ~self.stopped[safe]
         if self.stream:
             is_tcp = (fid >= 0) & (proto == 6)
             # a SYN only tells that the session's start is in the capture; streams begin
@@ -250,6 +277,10 @@ class Dispatcher:
             udp = known & (proto == 17) & (rows[:, L.PB_PAYLOAD_CAPLEN] > 0)
             if udp.any():
                 self._datagrams(rows, data, np.flatnonzero(udp), layer2=False)
+        if len(self.ip_protos):
+            other = known & np.isin(proto, self.ip_protos) & (rows[:, L.PB_PAYLOAD_CAPLEN] > 0)
+            if other.any():
+                self._datagrams(rows, data, np.flatnonzero(other), layer2=False)
         if len(self.l2_types):
             l2 = (
                 (fid >= 0)
@@ -261,6 +292,8 @@ class Dispatcher:
                 idx = self._screen_frame_ids(rows, data, np.flatnonzero(l2))
                 if len(idx):
                     self._datagrams(rows, data, idx, layer2=True)
+        if self.sessions.any_open():
+            self.sessions.frames(fid, rows[:, L.PB_TS])
         self._finish_ended()
 
     def _finish(self) -> None:
@@ -278,6 +311,15 @@ class Dispatcher:
 
     def identities_table(self, sha256: str) -> pa.Table:
         return self.facts.identities_table(sha256, self.flow_info)
+
+    def names_table(self, sha256: str) -> pa.Table:
+        """Names as the analyzers saw them (connections to resolved addresses are added by
+        ``cranewatch.observe.derive``)."""
+        return self.names.table(sha256, self.flow_info)
+
+    def sessions_table(self, sha256: str) -> pa.Table:
+        """Sessions without their industrial-operation columns (``observe.derive`` fills them)."""
+        return self.sessions.table(sha256)
 
     # ================================================================ TCP
     def _tcp(self, rows: np.ndarray, data: np.ndarray, idx: np.ndarray) -> None:
@@ -390,6 +432,9 @@ class Dispatcher:
             return False
         self.decision[f] = decision.index + 1
         fs = self.flows[f] = _FlowState(decision.index)
+        kind = self.session_kind[decision.index]
+        if kind:
+            self.sessions.open(f, self.analyzers[decision.index].name, kind)
         if tcp:
             # framing starts in step only when the session's start is in the capture
             fs.synced = [bool(self.syn[f])] * 2
@@ -509,7 +554,7 @@ class Dispatcher:
 
     def _python_record(self, rec: np.ndarray, f: int, side: int) -> None:
         fs = self.flows.get(f)
-        if fs is None:
+        if fs is None or self.stopped[f]:
             return
         analyzer = self.analyzers[fs.analyzer]
         kind = int(rec[K.R_KIND])
@@ -552,6 +597,10 @@ class Dispatcher:
             pdu = bytes(buf[pos : pos + min(n, MAX_STORED)])
             self._parse(fs, analyzer, pdu, from_client, f, side, ts, frame)
             pos += n
+            if self.stopped[f]:  # the analyzer is done with the flow: drop what is buffered
+                for b in fs.buffers:
+                    b.clear()
+                return
         del buf[:pos]
 
     def _parse(
@@ -575,6 +624,7 @@ class Dispatcher:
         error = result.error
         if error == "encrypted":
             fs.encrypted = True
+            self.sessions.encrypted.add(f)
             error = None
         if error:
             fs.errors += 1
@@ -584,13 +634,17 @@ class Dispatcher:
             self.facts.add_operation(f, side, op, ts, frame, bool(error))
         for fact in result.identities:
             self.facts.add_identity(f, side, fact, ts, frame)
+        for name in result.names:
+            self.names.add(f, side, name, ts, frame)
+        if result.stop and fs.analyzer >= 0 and self.decision[f] > 0:
+            self.stopped[f] = True
 
     # ================================================================ UDP and layer 2
     def _datagrams(self, rows: np.ndarray, data: np.ndarray, idx: np.ndarray, layer2: bool) -> None:
         for r in idx.tolist():
             row = rows[r]
             f = int(row[L.PB_FLOW_ID])
-            if self.decision[f] == NO_ANALYZER and not layer2:
+            if (self.decision[f] == NO_ANALYZER or self.stopped[f]) and not layer2:
                 continue
             off, n = int(row[L.PB_PAYLOAD_OFF]), int(row[L.PB_PAYLOAD_CAPLEN])
             payload = bytes(data[off : off + n])
@@ -604,8 +658,9 @@ class Dispatcher:
                 if held is None:
                     held = self.held[f] = _Held()
                 held.rows.append((row.copy(), payload))
-                port = int(row[L.PB_DPORT] if side == 0 else row[L.PB_SPORT])
-                decision = decide_datagram(self.udp, payload, from_client, port)
+                port = max(int(row[L.PB_DPORT] if side == 0 else row[L.PB_SPORT]), 0)
+                candidates = self.by_ip_proto.get(int(row[L.PB_PROTO]), self.udp)
+                decision = decide_datagram(candidates, payload, from_client, port)
                 if decision is None:
                     if len(held.rows) >= HOLD_DATAGRAMS:
                         self._assign(f, Decision(-1, UNKNOWN, 0.0), tcp=False)
@@ -617,6 +672,8 @@ class Dispatcher:
             self._datagram(f, row, payload, side)
 
     def _datagram(self, f: int, row: np.ndarray, payload: bytes, side: int) -> None:
+        if self.stopped[f]:
+            return
         fs = self.flows[f]
         fs.payload += len(payload)
         self._parse(
@@ -730,8 +787,11 @@ class Dispatcher:
         proto = (keys[:, L.K_META] >> 16) & 0xFF
         ipver = (keys[:, L.K_META] >> 24) & 0xF
         payload = stats[:, L.F_PAY_A] + stats[:, L.F_PAY_B]
-        transport_ok = (ipver != 0) & ((proto == 6) | (proto == 17))
+        transport_ok = (ipver != 0) & (
+            (proto == 6) | (proto == 17) | np.isin(proto, self.ip_protos)
+        )
         analysed = self.decision[fid] != UNDECIDED
+        carriers = self._tunnel_carriers(keys, fid, proto, ipver, payload)
         l2_seen = (
             np.array([f in self.flows for f in fid.tolist()], np.bool_)
             if len(fid)
@@ -739,17 +799,40 @@ class Dispatcher:
         )
         mask = (transport_ok & ((payload > 0) | analysed)) | l2_seen
         if mask.any():
-            self._coverage(keys[mask], stats[mask])
+            self._coverage(keys[mask], stats[mask], carriers)
+        self.sessions.ended(keys, stats, carriers)
         for f in fid.tolist():
             self._release_flow(f)
 
-    def _coverage(self, keys: np.ndarray, stats: np.ndarray) -> None:
+    def _tunnel_carriers(
+        self,
+        keys: np.ndarray,
+        fid: np.ndarray,
+        proto: np.ndarray,
+        ipver: np.ndarray,
+        payload: np.ndarray,
+    ) -> dict[int, str]:
+        """GTP-U flows whose every datagram the engine decapsulated (a valid G-PDU header in
+        front of an IP packet): the analyzers saw only the inner flows. Flow id -> ``gtp``."""
+        if "gtp" not in {a.name for a in self.analyzers}:
+            return {}
+        ports = keys[:, L.K_PORTS]
+        gtp_u = ((ports >> 16) & 0xFFFF == GTP_U_PORT) | (ports & 0xFFFF == GTP_U_PORT)
+        candidates = (ipver != 0) & (proto == 17) & gtp_u & (payload > 0)
+        candidates &= self.decision[fid] == UNDECIDED
+        return {f: "gtp" for f in fid[candidates].tolist() if f not in self.held}
+
+    def _coverage(self, keys: np.ndarray, stats: np.ndarray, carriers: dict[int, str]) -> None:
         batch = flows_batch(keys, stats, "")
         fid = stats[:, L.F_ID]
         n = len(fid)
         proto = (keys[:, L.K_META] >> 16) & 0xFF
         ipver = (keys[:, L.K_META] >> 24) & 0xF
-        transport = np.where(ipver == 0, "ethernet", np.where(proto == 6, "tcp", "udp"))
+        transport = np.where(
+            ipver == 0,
+            "ethernet",
+            np.where(proto == 6, "tcp", np.where(proto == 17, "udp", "ip")),
+        )
         dec = self.decision[fid].astype(np.int64)
         method = self.method[fid]
         pdus = np.zeros(n, np.int64)
@@ -812,11 +895,20 @@ class Dispatcher:
                 notes[i] = list(fs.notes) or None
             self.flow_info[f] = FlowInfo(str(transport[i]), *address)
         for i in np.flatnonzero(dec <= 0).tolist():
-            fs = self.flows.get(int(fid[i]))
+            f = int(fid[i])
+            fs = self.flows.get(f)
             if fs is not None:  # layer-2 frames no analyzer took
                 undecoded[i] = fs.undecoded
                 pay[i] = fs.payload
+            elif f in carriers:  # decoded by the engine: its payload is the inner flows'
+                protocols[i], methods[i], undecoded[i] = carriers[f], CONTENT, 0
+                notes[i] = ["decapsulated by the packet engine: inner flows have tunnel=gtp"]
+        # an analyzer that said "stop" took no more bytes: count what the engine saw
+        stopped = self.stopped[fid]
+        if stopped.any():
+            pay = np.where(stopped, stats[:, L.F_PAY_A] + stats[:, L.F_PAY_B], pay)
         conf = self.confidence[fid].astype(np.float64)
+        carrier_rows = np.isin(fid, np.fromiter(carriers, np.int64, len(carriers)))
         columns = {
             "capture_sha256": strings([""] * n),
             "flow_id": numbers(fid.astype(np.int64), pa.int64()),
@@ -827,7 +919,9 @@ class Dispatcher:
             "dst_port": batch.column("dst_port"),
             "protocol": strings(protocols),
             "method": strings(methods),
-            "confidence": numbers(conf, pa.float64(), dec > 0),
+            "confidence": numbers(
+                np.where(carrier_rows, 1.0, conf), pa.float64(), (dec > 0) | carrier_rows
+            ),
             "pdus": numbers(pdus, pa.int64()),
             "payload_bytes": numbers(pay, pa.int64()),
             "gap_bytes": numbers(gap_bytes, pa.int64()),
@@ -845,6 +939,7 @@ class Dispatcher:
         )
 
     def _release_flow(self, f: int) -> None:
+        self.stopped[f] = False
         self.flows.pop(f, None)
         self.held.pop(f, None)
         slot = int(self.slot_of[f])
@@ -872,11 +967,13 @@ class Dispatcher:
             ("syn", False),
             ("method", 0),
             ("confidence", 0),
+            ("stopped", False),
         ):
             old = getattr(self, name)
             new = np.full(cap, fill, old.dtype)
             new[: len(old)] = old
             setattr(self, name, new)
+        self.sessions.grow_flows(cap)
 
     def _grow_slots(self) -> None:
         n = len(self.slot_flow)

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from cranewatch.observe.columns import booleans, int_lists, numbers, strings
+from cranewatch.observe.columns import booleans, int_lists, numbers, string_lists, strings
 from cranewatch.observe.schemas import IDENTITIES, OPERATIONS
 from cranewatch.protocols._base import IdentityFact, Operation
 from cranewatch.protocols._pdu_kernel import (
@@ -109,6 +109,7 @@ class IdentityRow:
     last_frame: int
     first_ts: int
     count: int = 0
+    source: str | None = None  # of the first PDU that said so
 
 
 # flow, side, protocol, code, direction, operation name: some protocols number several code
@@ -158,12 +159,15 @@ class Facts:
         key = (flow, about, fact.protocol, fact.attribute, value)
         row = self.identities.get(key)
         if row is None:
-            row = self.identities[key] = IdentityRow(flow, fact.confidence, frame, frame, ts)
+            row = self.identities[key] = IdentityRow(
+                flow, fact.confidence, frame, frame, ts, source=fact.source
+            )
         row.count += 1
         row.confidence = max(row.confidence, fact.confidence)
         row.last_frame = max(row.last_frame, frame)
         if frame < row.first_frame:
             row.first_frame, row.first_ts = frame, ts
+            row.source = fact.source or row.source
 
     # ---------------------------------------------------------------- compiled tier
     def merge_compiled(
@@ -247,7 +251,7 @@ class Facts:
             cols["is_diagnostic"].append(bool(row.flags & F_DIAGNOSTIC))
             cols["exceptions"].append(row.exceptions)
             cols["errors"].append(row.errors)
-        return _table(OPERATIONS.arrow, cols)
+        return table_of(OPERATIONS.arrow, cols)
 
     def identities_table(self, sha256: str, flows: dict[int, FlowInfo]) -> pa.Table:
         merged: dict[tuple[Any, ...], IdentityRow] = {}
@@ -268,6 +272,7 @@ class Facts:
                     row.last_frame,
                     row.first_ts,
                     row.count,
+                    row.source,
                 )
                 continue
             have.count += row.count
@@ -279,6 +284,7 @@ class Facts:
                     row.first_ts,
                     row.flow_id,
                 )
+                have.source = row.source or have.source
         cols: dict[str, list[object]] = {name: [] for name in IDENTITIES.column_names}
         for (vlan, mac, ip, attribute, value, protocol), row in sorted(
             merged.items(), key=lambda kv: (kv[1].first_frame, kv[0][3], kv[0][4])
@@ -291,21 +297,24 @@ class Facts:
             cols["value"].append(value)
             cols["protocol"].append(protocol)
             cols["confidence"].append(row.confidence)
+            cols["source"].append(row.source)
             cols["flow_id"].append(row.flow_id)
             cols["first_frame"].append(row.first_frame)
             cols["last_frame"].append(row.last_frame)
             cols["first_ts"].append(row.first_ts)
             cols["count"].append(row.count)
-        return _table(IDENTITIES.arrow, cols)
+        return table_of(IDENTITIES.arrow, cols)
 
 
-def _table(schema: pa.Schema, cols: dict[str, list[object]]) -> pa.Table:
+def table_of(schema: pa.Schema, cols: dict[str, list[object]]) -> pa.Table:
     """Columns built from buffers: ``pa.array`` would import pandas (0.3 s) on first use."""
     arrays = []
     for f in schema:
         values = cols[f.name]
         if pa.types.is_string(f.type):
             arrays.append(strings(values))  # type: ignore[arg-type]
+        elif pa.types.is_list(f.type) and pa.types.is_string(f.type.value_type):
+            arrays.append(string_lists(values))  # type: ignore[arg-type]
         elif pa.types.is_list(f.type):
             arrays.append(int_lists(values))  # type: ignore[arg-type]
         elif pa.types.is_boolean(f.type):
