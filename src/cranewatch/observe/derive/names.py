@@ -15,11 +15,13 @@ import pyarrow as pa
 from cranewatch.observe.schemas import NAMES
 
 CONNECTED = """
-WITH resolved AS (
-    SELECT vlan, mac, ip, name, unnest(addresses) AS address, min(first_ts) AS since
+WITH answers AS (
+    SELECT vlan, mac, ip, name, unnest(addresses) AS address, first_ts
     FROM names
     WHERE action = 'resolved' AND ip IS NOT NULL AND addresses IS NOT NULL
-    GROUP BY ALL
+),
+resolved AS (
+    SELECT vlan, mac, ip, name, address, min(first_ts) AS since FROM answers GROUP BY ALL
 ),
 joined AS (
     SELECT r.vlan, r.mac, r.ip, r.name, f.dst_ip AS peer_ip, f.flow_id, f.first_ts,

@@ -57,8 +57,8 @@ def link_sessions(con: duckdb.DuckDBPyConnection, sessions: pa.Table) -> pa.Tabl
     """``sessions`` with ``industrial_pdus``, ``industrial_writes`` and ``controllers`` set."""
     if sessions.num_rows == 0:
         return sessions
-    found = con.execute(
-        LINKED, {"protocols": sorted(industrial_protocols()), "limit": MAX_CONTROLLERS}
+    found = con.sql(
+        LINKED, params={"protocols": sorted(industrial_protocols()), "limit": MAX_CONTROLLERS}
     ).to_arrow_table()
     if found.num_rows == 0:
         return sessions
