@@ -46,7 +46,36 @@ INDUSTRIAL_MODULES = (
 )
 
 #: Modules of the built-in network and remote-access analyzers.
-NETWORK_MODULES: tuple[str, ...] = ()
+NETWORK_MODULES: tuple[str, ...] = (
+    "arp",
+    "dhcp",
+    "dns",
+    "mdns",
+    "llmnr",
+    "nbns",
+    "lldp",
+    "cdp",
+    "snmp",
+    "ike",
+    "esp",
+    "wireguard",
+    "rdp",
+    "vnc",
+    "openvpn",
+    "teamviewer",
+    "anydesk",
+    "tls",
+    "http",
+    "ssh",
+    "telnet",
+    "ftp",
+    "l2tp",
+    "pptp",
+    "stun",
+    "gtp",
+    "ntp",
+    "syslog",
+)
 
 BUILTIN_MODULES = INDUSTRIAL_MODULES + NETWORK_MODULES
 

@@ -28,10 +28,17 @@ from cranewatch.store.query import run_query
 from cranewatch.store.workspace import Workspace
 
 ANALYZERS = load_registry().analyzers
-STREAM_PORTS = sorted({a.ports[0] for a in ANALYZERS if isinstance(a, StreamAnalyzer)})
-UDP_PORTS = sorted(
-    {a.ports[0] for a in ANALYZERS if not isinstance(a, StreamAnalyzer) and not a.ethertypes}
+STREAM_PORTS = sorted(
+    {a.ports[0] for a in ANALYZERS if isinstance(a, StreamAnalyzer) and a.ports}
 )
+UDP_PORTS = sorted(
+    {
+        a.ports[0]
+        for a in ANALYZERS
+        if not isinstance(a, StreamAnalyzer) and not a.ethertypes and a.ports
+    }
+)
+IP_PROTOCOLS = sorted({p for a in ANALYZERS for p in getattr(a, "ip_protocols", ())})
 ETHERTYPES = sorted({t for a in ANALYZERS for t in getattr(a, "ethertypes", ())})
 LLC_SAPS = sorted({s for a in ANALYZERS for s in getattr(a, "llc_saps", ())})
 T0 = 1_700_000_000_000_000_000
@@ -40,7 +47,12 @@ T0 = 1_700_000_000_000_000_000
 def lying_header(draw: st.DrawFn) -> bytes:
     """Bytes that start like a PDU of some framing but whose length fields lie."""
     length = draw(st.sampled_from((0, 1, 2, 7, 255, 0xFFFF, 0xFFFFFFFF)))
-    kind = draw(st.sampled_from(("mbap", "tpkt", "opcua", "enip", "iec104", "dnp3", "mqtt", "ber")))
+    kind = draw(
+        st.sampled_from(
+            ("mbap", "tpkt", "opcua", "enip", "iec104", "dnp3", "mqtt", "ber", "tls", "dns",
+             "ssh", "length16")
+        )
+    )  # fmt: skip
     if kind == "mbap":
         head = struct.pack(">HHHB", 1, 0, length & 0xFFFF, 1) + bytes([draw(st.integers(0, 255))])
     elif kind == "tpkt":
@@ -57,6 +69,19 @@ def lying_header(draw: st.DrawFn) -> bytes:
         head = bytes([0x05, 0x64, length & 0xFF, 0xC4, 1, 0, 2, 0, 0, 0])
     elif kind == "mqtt":
         head = bytes([0x30]) + b"\xff\xff\xff\x7f"
+    elif kind == "tls":  # a record, a handshake and extensions whose lengths disagree
+        body = bytes([1]) + (length & 0xFFFFFF).to_bytes(3, "big") + b"\x03\x03" + bytes(32)
+        body += bytes([draw(st.integers(0, 255))]) + struct.pack(">H", length & 0xFFFF)
+        head = bytes([22, 3, draw(st.integers(0, 4))]) + struct.pack(">H", length & 0xFFFF) + body
+    elif kind == "dns":  # labels longer than the message, or compression pointers in a loop
+        name = draw(st.sampled_from((b"\xc0\x0c", b"\x3f" + b"a" * 10, b"\xc0\x0e\xc0\x0c")))
+        head = struct.pack(">HHHHHH", 1, 0x0100, length & 0xFFFF, length & 0xFFFF, 0, 0) + name
+        if draw(st.booleans()):  # DNS over TCP: its 2-byte length first
+            head = struct.pack(">H", length & 0xFFFF) + head
+    elif kind == "ssh":
+        head = b"SSH-2.0-x\r\n" + struct.pack(">IB", length & 0xFFFFFFFF, 255)
+    elif kind == "length16":  # OpenVPN over TCP, PPTP and friends: a 2-byte length first
+        head = struct.pack(">H", length & 0xFFFF) + bytes([draw(st.integers(0, 255))]) * 4
     else:  # deep BER nesting: constructed tags with indefinite or overlong lengths
         depth = draw(st.integers(1, 400))
         head = b"\xa0\x80" * depth + b"\x30\x84\xff\xff\xff\xff"
@@ -109,6 +134,10 @@ def hostile_capture(draw: st.DrawFn) -> list[Packet]:
     for ethertype in ETHERTYPES:
         for _ in range(draw(st.integers(1, 3))):
             add(ether("01:0e:cf:00:00:00", "02:00:00:00:00:03", ethertype, draw(payloads())))
+    for number in IP_PROTOCOLS:
+        for _ in range(draw(st.integers(1, 3))):
+            add(ether("02:00:00:00:00:02", "02:00:00:00:00:01", ETH_IPV4,
+                      ipv4("10.0.0.1", "10.0.0.2", number, draw(payloads()))))  # fmt: skip
     for sap in LLC_SAPS:
         body = bytes([sap, sap, 0x03]) + draw(payloads())
         add(ether("ff:ff:ff:ff:ff:ff", "02:00:00:00:00:04", len(body), body))
@@ -116,8 +145,11 @@ def hostile_capture(draw: st.DrawFn) -> list[Packet]:
 
 
 def test_the_hostile_set_reaches_every_transport() -> None:
-    assert STREAM_PORTS and UDP_PORTS and ETHERTYPES and LLC_SAPS
+    assert STREAM_PORTS and UDP_PORTS and ETHERTYPES and LLC_SAPS and IP_PROTOCOLS
     assert {502, 102, 4840, 44818, 20000, 2404, 1883} <= set(STREAM_PORTS)
+    assert {3389, 5900, 1194, 5938} <= set(STREAM_PORTS)
+    assert {161, 500, 51820, 1701, 2123, 123, 514, 3478} <= set(UDP_PORTS)
+    assert 50 in IP_PROTOCOLS and 0xAA in LLC_SAPS and {0x0806, 0x88CC} <= set(ETHERTYPES)
 
 
 @fuzz_settings(25)
@@ -135,7 +167,8 @@ def test_hostile_payloads_for_every_analyzer_never_stop_the_ingest(
     flows_with_payload = (
         run_query(
             ws,
-            "SELECT count(*) AS n FROM flows WHERE proto IN (6, 17) "
+            "SELECT count(*) AS n FROM flows "
+            f"WHERE proto IN ({', '.join(map(str, [6, 17, *IP_PROTOCOLS]))}) "
             "AND src_payload_bytes + dst_payload_bytes > 0",
         )
         .column("n")[0]

@@ -52,6 +52,7 @@ from tests.protocols.dispatch.conftest import (
 )
 
 from cranewatch.protocols._pdu_kernel import MAX_STORED
+from cranewatch.protocols.http import METHODS
 
 LONG_MSG = MAX_STORED + 20_000  # an OPC UA chunk longer than the dispatcher keeps of a PDU
 LONG_TPKT = 0xFFFF  # the longest TPKT
@@ -593,14 +594,17 @@ def test_recognised_by_content_on_another_port(
 
 
 @TIERS
-def test_text_on_the_modbus_port_is_not_modbus(tmp_path: Path, compiled: bool) -> None:
+def test_http_on_the_modbus_port_is_http_not_modbus(tmp_path: Path, compiled: bool) -> None:
+    """Content beats the port: the HTTP analyzer takes the flow, the Modbus one never sees it."""
     r, _ = run(tmp_path, text_on_modbus_port, compiled)
     cov = r.flow(dst_port=502)
-    assert cov["protocol"] != "modbus"
-    assert (cov["method"], cov["pdus"]) == ("unknown", 0)
-    assert cov["undecoded_bytes"] == cov["payload_bytes"] > 0
+    assert (cov["protocol"], cov["method"]) == ("http", "content")
+    assert cov["undecoded_bytes"] == 0 and cov["errors"] == 0
     assert r.ops("modbus") == {}
-    assert r.operations == []
+    exchanges = cov["pdus"] // 2
+    get = METHODS.index("GET")
+    assert exchanges > 0
+    assert r.ops("http") == {(get, "request"): exchanges, (200, "response"): exchanges}
 
 
 # ------------------------------------------------------------------------------ 9. long PDUs

@@ -1,10 +1,9 @@
-"""Every industrial capture of tests/captures ingested once per test session, by both tiers.
+"""Every capture of tests/captures ingested once per test session, by both tiers.
 
 ``compiled_ws`` runs ``cranewatch.ingest.ingest_paths`` as ``cranewatch ingest`` does (every
 registered analyzer, compiled tier on); ``python_ws`` ingests the same files with
-``compiled_tier=False``, so every PDU goes through the analyzers' Python ``parse``. A capture is
-industrial when its name starts with the name of a built-in analyzer and ``_`` (the naming rule
-of tests/captures/MANIFEST.md), so a capture added there is ingested without editing this file.
+``compiled_tier=False``, so every PDU goes through the analyzers' Python ``parse``. A capture
+added to tests/captures is ingested without editing this file.
 The tests read the ``operations``, ``identities``, ``coverage`` and ``flows`` tables back with
 SQL (``cranewatch.store.query.run_query``), each row tagged with its capture's file name.
 """
@@ -20,7 +19,6 @@ import pytest
 from tests.runners import plain_rows
 
 from cranewatch.ingest import ingest_paths
-from cranewatch.protocols.registry import builtin_analyzers
 from cranewatch.store.query import run_query
 from cranewatch.store.workspace import Workspace
 
@@ -31,19 +29,14 @@ TIERS = ("compiled", "python")
 Row = dict[str, Any]
 
 
-def industrial_captures() -> list[Path]:
-    """The captures named after a built-in analyzer (``modbus_...``, ``profinet_io_...``)."""
-    prefixes = tuple(sorted({f"{a.name}_" for a in builtin_analyzers()}))
-    return sorted(
-        p
-        for p in CAPTURES.iterdir()
-        if p.is_file() and p.suffix in (".pcap", ".pcapng") and p.name.startswith(prefixes)
-    )
+def all_captures() -> list[Path]:
+    """Every capture of tests/captures (industrial, network and remote-access alike)."""
+    return sorted(p for p in CAPTURES.iterdir() if p.is_file() and p.suffix in (".pcap", ".pcapng"))
 
 
 @dataclass
 class Ingested:
-    """One workspace holding every industrial capture, and its tables as lists of rows."""
+    """One workspace holding every capture, and its tables as lists of rows."""
 
     ws: Workspace
     tier: str
@@ -74,7 +67,7 @@ class Ingested:
 
 def _ingest(root: Path, tier: str) -> Ingested:
     ws = Workspace.open(root, create=True)
-    report = ingest_paths(ws, industrial_captures(), compiled_tier=tier == "compiled")
+    report = ingest_paths(ws, all_captures(), compiled_tier=tier == "compiled")
     problems = [(o.path.name, o.status, o.error) for o in report.outcomes if o.status != "ingested"]
     assert problems == [], problems
     return Ingested(ws, tier)
@@ -82,7 +75,7 @@ def _ingest(root: Path, tier: str) -> Ingested:
 
 @pytest.fixture(scope="session")
 def compiled_ws(tmp_path_factory: pytest.TempPathFactory) -> Ingested:
-    """The industrial captures as ``cranewatch ingest`` writes them (compiled tier on)."""
+    """The captures as ``cranewatch ingest`` writes them (compiled tier on)."""
     return _ingest(tmp_path_factory.mktemp("ingest-compiled"), "compiled")
 
 

@@ -35,6 +35,7 @@ from cranewatch.protocols import iec104
 from cranewatch.protocols.bacnet import _codes as BACNET
 from cranewatch.protocols.dnp3 import ANALYZER as DNP3
 from cranewatch.protocols.opcua import transport_code
+from cranewatch.protocols.registry import INDUSTRIAL_PROTOCOLS
 from cranewatch.store.workspace import Workspace
 from cranewatch.testing.protocols import (
     Baseline,
@@ -88,50 +89,81 @@ def differences(ours: Counter[Any], theirs: Counter[Any]) -> dict[str, dict[Any,
 
 # =============================================================================== 1. coverage
 
-#: Every industrial capture of tests/captures and the (protocol, transport) that must be found
-#: in it by content. A capture added to tests/captures under an analyzer's name is ingested by
-#: conftest.py and fails test_every_industrial_capture_is_listed until it is added here.
+#: Every capture of tests/captures and the (protocol, transport) pairs that must be found in it
+#: by content: its own protocol and every other one the capture carries that an analyzer knows
+#: (tshark's protocol hierarchy in tests/captures/MANIFEST.md). A capture added to
+#: tests/captures is ingested by conftest.py and fails test_every_capture_is_listed until it is
+#: added here.
 EXPECTED: dict[str, set[tuple[str, str]]] = {
     "bacnet_error_reject_abort.pcap": {("bacnet", "udp")},
     "bacnet_ip_icsnpp_example.pcap": {("bacnet", "udp")},
     "bacnet_ip_services_icsnpp.pcap": {("bacnet", "udp"), ("bacnet", "ethernet")},  # + LLC frames
     "bacnet_segmented_data.pcap": {("bacnet", "udp")},
+    "cdp_v1_single_frame.pcap": {("cdp", "ethernet")},
+    "dhcp_all_message_types.pcap": {("dhcp", "udp")},
     "dnp3_tcp_icsnpp_example.pcap": {("dnp3", "tcp")},
     "dnp3_udp_read_zeek.pcap": {("dnp3", "udp")},
-    "enip_cip_icsnpp_example.pcap": {("enip", "tcp"), ("enip", "udp")},
+    "dns_mdns_multicast.pcap": {("mdns", "udp")},
+    "dns_recursive_queries_edns_ecs.pcap": {("dns", "udp"), ("dns", "tcp")},
+    "enip_cip_icsnpp_example.pcap": {("enip", "tcp"), ("enip", "udp"), ("arp", "ethernet"),
+                                     ("lldp", "ethernet")},
     "enip_cip_multiple_service_packet.pcapng": {("enip", "tcp")},
     "enip_cip_set_attribute_single.pcapng": {("enip", "tcp")},
+    # GTP-U decapsulated by the engine (the carrier), HTTP inside the tunnel
+    "gtpv1_cellular_gn_http_ip_fragmented.pcap": {("gtp", "udp"), ("http", "tcp")},
     "iec104_iec60870_5_104.pcap": {("iec104", "tcp")},
+    "ipsec_ikev1_main_mode.pcap": {("ike", "udp")},
+    "ipsec_ikev2_client_nat_t_fragmented.pcap": {("ike", "udp")},
+    "lldp_single_frame.pcap": {("lldp", "ethernet")},
     "modbus_tcp_icsnpp_example.pcap": {("modbus", "tcp")},
     "mqtt_connect_subscribe_publish.pcap": {("mqtt", "tcp")},
     "opcua_binary_encrypted_open62541.pcap": {("opcua", "tcp")},
     "opcua_binary_nonstandard_port.pcap": {("opcua", "tcp")},
-    "opcua_binary_open62541_mainloop_ipv6_loopback.pcap": {("opcua", "tcp")},
+    "opcua_binary_open62541_mainloop_ipv6_loopback.pcap": {("opcua", "tcp"), ("dns", "udp")},
     "opcua_binary_with_tcp_gap.pcap": {("opcua", "tcp")},
+    "openvpn_tcp.pcap": {("openvpn", "tcp")},
+    "openvpn_udp.pcap": {("openvpn", "udp")},  # on port 1198: by content
+    # LLMNR shares DNS's wire format: only its port tells them apart (method "port")
     "profinet_dcp_rt_ptcp_lldp_iocm_mixed.pcap": {("profinet_dcp", "ethernet"),
-                                                  ("profinet_io", "udp")},
+                                                  ("profinet_io", "udp"), ("arp", "ethernet"),
+                                                  ("dhcp", "udp"), ("lldp", "ethernet"),
+                                                  ("nbns", "udp")},
     "profinet_io_cm_dcerpc.pcap": {("profinet_io", "udp")},
+    "rdp_native_rdp_encryption.pcap": {("rdp", "tcp")},
+    "rdp_over_tls.pcap": {("rdp", "tcp")},
     "s7comm_ident_szl_icsnpp.pcap": {("s7comm", "tcp")},
     "s7comm_plus_icsnpp.pcap": {("s7comm", "tcp"), ("s7comm_plus", "tcp")},
     "s7comm_snap7_client_icsnpp.pcap": {("s7comm", "tcp")},
+    "snmp_v1_get.pcap": {("snmp", "udp")},
+    "snmp_v2c_walk_short.pcap": {("snmp", "udp")},
+    "ssh_multiple_sessions.pcap": {("ssh", "tcp"), ("tls", "tcp")},
+    "telnet_http_over_vlan_mpls.pcap": {("telnet", "tcp"), ("http", "tcp")},
+    "tls_sni_with_extensions.pcap": {("tls", "tcp")},
+    "vnc_rfb_mac_to_linux.pcap": {("vnc", "tcp")},
+    "wireguard_handshake_and_data.pcap": {("wireguard", "udp"), ("arp", "ethernet")},
 }  # fmt: skip
 
+#: Protocols recognised only with the help of the port (coverage method "port"), per capture.
+BY_PORT: dict[str, set[str]] = {
+    "bacnet_ip_icsnpp_example.pcap": {"bacnet"},
+    "profinet_dcp_rt_ptcp_lldp_iocm_mixed.pcap": {"llmnr"},
+}
 
-def test_every_industrial_capture_is_listed(compiled_ws: Any, python_ws: Any) -> None:
+
+def test_every_capture_is_listed(compiled_ws: Any, python_ws: Any) -> None:
     assert compiled_ws.captures() == sorted(EXPECTED)
     assert python_ws.captures() == sorted(EXPECTED)
 
 
 @pytest.mark.parametrize("capture", sorted(EXPECTED))
-def test_every_industrial_capture_yields_its_protocol_by_content(
-    tier_ws: Any, capture: str
-) -> None:
+def test_every_capture_yields_its_protocols_by_content(tier_ws: Any, capture: str) -> None:
     rows = list(tier_ws.rows("coverage", capture))
     by_content = {(r["protocol"], r["transport"]) for r in rows if r["method"] == "content"}
     assert by_content == EXPECTED[capture], f"{capture} ({tier_ws.tier} tier)"
     # no other analyzer claims a flow of the capture, by content or by port
-    expected_protocols = {p for p, _ in EXPECTED[capture]}
+    expected_protocols = {p for p, _ in EXPECTED[capture]} | BY_PORT.get(capture, set())
     assert {r["protocol"] for r in rows if r["protocol"]} == expected_protocols
+    assert {r["protocol"] for r in rows if r["method"] == "port"} == BY_PORT.get(capture, set())
     for r in rows:
         assert (r["protocol"] is None) == (r["method"] == "unknown"), r
         if r["method"] == "content":
@@ -146,14 +178,17 @@ def test_opcua_on_a_nonstandard_port_is_found_by_content(tier_ws: Any) -> None:
 
 def test_coverage_says_which_flow_is_encrypted(tier_ws: Any) -> None:
     """The encrypted OPC UA capture has two channels: SecurityPolicy None (GetEndpoints) and
-    Basic128Rsa15 (docs/validation.md, OPC UA). Only the second is encrypted, in no other
-    capture is anything."""
+    Basic128Rsa15 (docs/validation.md, OPC UA). Only the second is encrypted; no other
+    industrial flow is. The network protocols that turn encrypted are those whose sessions
+    negotiate keys (TLS, SSH, VPNs, RDP security layers)."""
     name = "opcua_binary_encrypted_open62541.pcap"
     encrypted = Counter(
         (r["capture"], r["protocol"], r["encrypted"]) for r in tier_ws.table("coverage")
-        if r["encrypted"] or r["capture"] == name
+        if r["protocol"] in INDUSTRIAL_PROTOCOLS and (r["encrypted"] or r["capture"] == name)
     )  # fmt: skip
     assert encrypted == {(name, "opcua", True): 1, (name, "opcua", False): 1}
+    network = {r["protocol"] for r in tier_ws.table("coverage") if r["encrypted"]} - {"opcua"}
+    assert network == {"tls", "ssh", "rdp", "openvpn", "wireguard", "ike"}
 
 
 def test_coverage_says_which_flow_began_before_the_capture(tier_ws: Any) -> None:

@@ -900,8 +900,9 @@ class Dispatcher:
             if fs is not None:  # layer-2 frames no analyzer took
                 undecoded[i] = fs.undecoded
                 pay[i] = fs.payload
-            elif f in carriers:  # decoded by the engine: its payload is the inner flows'
+            elif f in carriers:  # decoded by the engine: one G-PDU per datagram
                 protocols[i], methods[i], undecoded[i] = carriers[f], CONTENT, 0
+                pdus[i] = stats[i, L.F_PKTS_A] + stats[i, L.F_PKTS_B]
                 notes[i] = ["decapsulated by the packet engine: inner flows have tunnel=gtp"]
         # an analyzer that said "stop" took no more bytes: count what the engine saw
         stopped = self.stopped[fid]
