@@ -447,8 +447,10 @@ def assets_show(
 ) -> None:
     """Print what is known about one device, with the evidence (capture, frame) for each fact.
 
-    Shows its addresses and vendor, what it announced about itself (identities), the industrial
-    operations it sent or received, and the protocols of its flows with their coverage.
+    Shows its addresses and vendor, what it announced about itself (identities), the roles it
+    plays (DHCP/DNS server, gateway, NAT, dual-homed), the names it asked for or connected to,
+    its remote-access and tunnel sessions, the operations it sent or received, and the
+    protocols of its flows with their coverage.
 
     Examples:
 
@@ -469,7 +471,10 @@ def assets_show(
         ("addresses", view.assets, "no rows"),
         ("identity (what the device says about itself)", view.identities,
          "the device announced nothing about itself in the captured traffic"),
-        ("industrial operations", view.operations, "no industrial operation sent or received"),
+        ("roles on the network", view.roles, "no role derived (not a server, gateway or NAT)"),
+        ("names (asked, resolved, connected to, announced)", view.names, "no name seen"),
+        ("remote-access and tunnel sessions", view.sessions, "no remote-access or tunnel session"),
+        ("operations", view.operations, "no operation sent or received"),
         ("protocols of its flows (coverage)", view.protocols, "no flow with payload"),
     )  # fmt: skip
     for title, result, empty in sections:

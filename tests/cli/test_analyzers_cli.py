@@ -376,7 +376,7 @@ def test_assets_show_plc_operations_and_protocols(full: tuple[Path, CliResult]) 
     assert [(r["ip"], r["first_capture"]) for r in addresses] == [
         (PLC_IP, sha256_of(shared_capture(S7))[:12])
     ]
-    (operations,) = rich_tables(parts["industrial operations"])
+    (operations,) = rich_tables(parts["operations"])
     expected = query_json(
         ws,
         f"SELECT DISTINCT protocol, operation, direction FROM operations "
@@ -403,7 +403,7 @@ def test_assets_show_by_mac(enip: tuple[Path, CliResult], spelling: str) -> None
     assert [(r["mac"], r["ip"]) for r in addresses] == [(ENBT_MAC, ENBT_IP)]
     (identity,) = rich_tables(parts["identity (what the device says about itself)"])
     assert {r["attribute"]: r["value"] for r in identity}["product_name"] == "1756-ENBT/A"
-    (operations,) = rich_tables(parts["industrial operations"])
+    (operations,) = rich_tables(parts["operations"])
     assert sorted((r["operation"], r["direction"], r["role"], r["peer"]) for r in operations) == [
         ("list_identity", "request", "received", ENBT_PEER),
         ("list_identity", "response", "sent", ENBT_PEER),

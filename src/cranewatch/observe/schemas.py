@@ -325,7 +325,12 @@ IDENTITIES = TableSchema(
         Field("capture_sha256", pa.string(), "Capture the facts come from.", False),
         Field("vlan", pa.uint16(), "VLAN id of the device's traffic, null when untagged."),
         Field("mac", pa.string(), "Link-layer address of the device, when known."),
-        Field("ip", pa.string(), "IP address of the device (null for layer-2 protocols)."),
+        Field(
+            "ip",
+            pa.string(),
+            "IP address of the device (null for layer-2 protocols and for a host that sent "
+            "from 0.0.0.0 or ::, having no address yet).",
+        ),
         Field(
             "attribute",
             pa.string(),
@@ -350,7 +355,8 @@ IDENTITIES = TableSchema(
             "source",
             pa.string(),
             "Where in the protocol the fact came from, e.g. `dhcp option 12`, `ssh banner`, "
-            "`lldp system name` (null in rows of version 1).",
+            "`lldp system name`; null where the analyzer does not say (the industrial "
+            "analyzers, whose protocol names the source) and in rows of version 1.",
         ),
         Field("flow_id", pa.int64(), "Flow of the first PDU that said so."),
         Field("first_frame", pa.int64(), "Frame of the first PDU that said so (evidence)."),
@@ -432,7 +438,7 @@ COVERAGE = TableSchema(
 _DEVICE = (
     Field("vlan", pa.uint16(), "VLAN id of the device's traffic, null when untagged."),
     Field("mac", pa.string(), "Link-layer address of the device, when known."),
-    Field("ip", pa.string(), "IP address of the device."),
+    Field("ip", pa.string(), "IP address of the device; null for one that sent from 0.0.0.0 or ::."),
 )
 
 NAMES = TableSchema(

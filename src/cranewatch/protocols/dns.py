@@ -188,19 +188,25 @@ class DnsTcpAnalyzer:
 
     def detect(self, client: bytes, server: bytes, server_port: int) -> float:
         if len(client) < 2 + W.HEADER:
-            return 0.0
-        n = int.from_bytes(client[:2], "big")
-        if n < W.HEADER:
-            return 0.0
-        if len(client) < 2 + n:  # a long message: judge the bytes detection sees
-            if server_port in OTHER_FORMAT_PORTS or W.first_name_is_netbios(client[2:]):
-                return 0.0
-            score = W.prefix_score(client[2:], n)
-            return (0.9 if server_port == PORT else 0.6) if score else 0.0
-        score = detect_message(client[2 : 2 + n], server_port if server_port else 0)
+            # a capture that began after the query: judge the answer alone
+            return self._judge(server, server_port) if len(server) >= 2 + W.HEADER else 0.0
+        score = self._judge(client, server_port)
         if score and len(server) >= 2 + W.HEADER and server[2:4] != client[2:4]:
             return min(score, 0.4)  # an answer must carry the query's id
         return score
+
+    @staticmethod
+    def _judge(data: bytes, server_port: int) -> float:
+        """Confidence that ``data`` starts with a length-prefixed DNS message."""
+        n = int.from_bytes(data[:2], "big")
+        if n < W.HEADER:
+            return 0.0
+        if len(data) < 2 + n:  # a long message: judge the bytes detection sees
+            if server_port in OTHER_FORMAT_PORTS or W.first_name_is_netbios(data[2:]):
+                return 0.0
+            score = W.prefix_score(data[2:], n)
+            return (0.9 if server_port == PORT else 0.6) if score else 0.0
+        return detect_message(data[2 : 2 + n], server_port if server_port else 0)
 
     def pdu_length(self, buf: bytes, offset: int) -> int:
         if offset + 2 > len(buf):

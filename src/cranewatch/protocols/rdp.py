@@ -13,7 +13,9 @@ and the Client Security Data (the encryption methods offered), and the server's 
 Response carries the Server Security Data (the chosen encryption method and level, and the kind
 of server certificate). Everything after that is encrypted with RC4 (native security) or runs
 inside TLS/CredSSP (SSL, HYBRID, RDSTLS, HYBRID_EX), so the analyzer sets ``stop`` with
-``error="encrypted"``: after the Connection Confirm when TLS was selected, after the MCS Connect
+``error="encrypted"``: once the TLS handshake that follows a Connection Confirm selecting TLS is
+over (that handshake is decoded by the TLS analyzer's record parser, as protocol ``tls``: the
+server name the client asked for and the server's certificate), after the MCS Connect
 Response otherwise.
 
 Specifications: [MS-RDPBCGR] Remote Desktop Protocol: Basic Connectivity and Graphics Remoting,
@@ -38,6 +40,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from cranewatch.protocols import _ber
+from cranewatch.protocols import tls
 from cranewatch.protocols._base import IdentityFact, Operation, ParseResult
 from cranewatch.protocols._tpkt import tpkt_length
 
@@ -199,7 +202,9 @@ class RdpAnalyzer:
         if not pdu:
             return ParseResult(error="empty PDU")
         if pdu[0] != 3:
-            # TLS records after SSL/HYBRID was selected, fast-path PDUs after native security
+            if state.get("over_tls"):  # SSL/HYBRID selected: the TLS handshake, decoded as TLS
+                return tls.parse_record(pdu, from_client, state, protocol=tls.NAME)
+            # fast-path PDUs after native security
             return ParseResult(error="encrypted", stop=True)
         if tpkt_length(pdu, 0) != len(pdu) or len(pdu) < 7:
             return ParseResult(error="TPKT length does not match the PDU")
@@ -268,8 +273,9 @@ def _connection_confirm(pdu: bytes, state: dict[str, Any]) -> ParseResult:
         found = {"selected_protocol": name, "neg_flags": neg[1], "result": "success"}
         op = _op(CODE_CC, "connection_confirm", "response", name, None, found)
         if selected in TLS_SELECTED:
-            # what follows is a TLS handshake, then CredSSP or the MCS connect inside TLS
-            return ParseResult([op], error="encrypted", stop=True)
+            # what follows is a TLS handshake (its server name and certificate are read as
+            # TLS), then CredSSP or the MCS connect inside TLS, where the analyzer stops
+            state["over_tls"] = True
         return ParseResult([op])
     if neg[0] == NEG_FAILURE:
         code = _u32(neg, 4)

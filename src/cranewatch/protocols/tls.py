@@ -592,7 +592,8 @@ class TlsAnalyzer:
         if client_hello_offered(client):
             hello = parse_client_hello(client)
             score = 0.95
-            if hello is not None and hello.sni and hello.sni.lower().endswith("anydesk.com"):
+            sni = (hello.sni or "").lower() if hello is not None else ""
+            if sni == "anydesk.com" or sni.endswith(".anydesk.com"):
                 score = 0.9  # the AnyDesk analyzer claims these with more confidence
             elif anydesk_certificate_in(client) or anydesk_certificate_in(server):
                 score = 0.9

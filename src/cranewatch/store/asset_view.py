@@ -1,11 +1,13 @@
 """Everything the workspace knows about one device, with the evidence behind each fact.
 
-``cranewatch assets show ASSET`` needs four answers: which (VLAN, MAC, IP) rows match what the
-user typed (an IP address, a MAC address, or an IP/MAC prefix), what the device announced
-about itself (``identities``), what was done to it and by it over the industrial protocols
-(``operations``), and which protocols its flows carried and how completely they were decoded
-(``coverage``). Each answer is one DuckDB query over the workspace views; every fact keeps the
-capture (SHA-256) and frame numbers that prove it.
+``cranewatch assets show ASSET`` needs these answers: which (VLAN, MAC, IP) rows match what the
+user typed (an IP or a MAC address), what the device announced about itself (``identities``),
+which roles it plays on the network (``roles``: DHCP server, gateway, NAT, dual-homed, ...),
+which names it asked for, resolved, connected to or announced (``names``), which remote-access
+and tunnel sessions it took part in (``sessions``), what was done to it and by it over the
+industrial protocols (``operations``), and which protocols its flows carried and how completely
+they were decoded (``coverage``). Each answer is one DuckDB query over the workspace views;
+every fact keeps the capture (SHA-256) and frame numbers that prove it.
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ class AssetView:
     query: str
     assets: pa.Table
     identities: pa.Table
+    roles: pa.Table
+    names: pa.Table
+    sessions: pa.Table
     operations: pa.Table
     protocols: pa.Table
 
@@ -85,10 +90,38 @@ def describe_asset(ws: Workspace, text: str) -> AssetView:
             f"GROUP BY ALL ORDER BY control DESC, write DESC, pdus DESC",
             params=[value, value, value, value, value, value],
         ).to_arrow_table()
+        roles = con.sql(
+            f"SELECT role, basis, max(confidence) AS confidence, sum(evidence)::BIGINT AS evidence, "
+            f"string_agg(DISTINCT capture_sha256[:12] || coalesce(' #' || first_frame::VARCHAR, ''), "
+            f"', ') AS captures "
+            f"FROM roles WHERE {column} = ? GROUP BY role, basis ORDER BY role, basis",
+            params=[value],
+        ).to_arrow_table()
+        names = con.sql(
+            f"SELECT name, action, protocol, bool_or(inferred) AS inferred, "
+            f"string_agg(DISTINCT peer_ip, ', ') AS peers, sum(count)::BIGINT AS count, "
+            f"min(first_ts) AS first_ts, max(last_ts) AS last_ts, "
+            f"string_agg(DISTINCT capture_sha256[:12] || ' #' || first_frame::VARCHAR, ', ') "
+            f"AS evidence "
+            f"FROM names WHERE {column} = ? GROUP BY name, action, protocol "
+            f"ORDER BY first_ts, name LIMIT 200",
+            params=[value],
+        ).to_arrow_table()
+        sessions = con.sql(
+            f"SELECT protocol, kind, CASE WHEN client_{column} = ? THEN 'client' ELSE 'server' "
+            f"END AS side, CASE WHEN client_{column} = ? THEN server_ip ELSE client_ip END "
+            f"AS peer, server_port AS port, start_ts, duration_s, "
+            f"client_bytes + server_bytes AS bytes, keepalive_interval_s, "
+            f"industrial_pdus, industrial_writes, capture_sha256[:12] || ' flow ' "
+            f"|| flow_id::VARCHAR AS evidence "
+            f"FROM sessions WHERE client_{column} = ? OR server_{column} = ? "
+            f"ORDER BY start_ts LIMIT 200",
+            params=[value, value, value, value],
+        ).to_arrow_table()
         protocols = _protocols(con, column, value)
     finally:
         con.close()
-    return AssetView(text, assets, identities, operations, protocols)
+    return AssetView(text, assets, identities, roles, names, sessions, operations, protocols)
 
 
 def _protocols(con: duckdb.DuckDBPyConnection, column: str, value: str) -> pa.Table:

@@ -63,6 +63,16 @@ class FlowInfo:
         return (self.dst_ip, self.src_ip, self.dst_port, self.src_port, self.dst_mac, self.src_mac)
 
 
+UNSPECIFIED = frozenset(("0.0.0.0", "::"))
+
+
+def device_ip(ip: object) -> object:
+    """A device's address for ``identities`` and ``names``: none for the unspecified address a
+    host sends from before it has one (DHCP discover, ARP probe), which would otherwise merge
+    every unconfigured host into one device."""
+    return None if ip in UNSPECIFIED else ip
+
+
 @dataclass
 class OperationRow:
     name: str
@@ -262,6 +272,7 @@ class Facts:
                 ip = mac = None
             else:
                 ip, _, _, _, mac, _ = info.sides(side)
+                ip = device_ip(ip)
             key = (vlan, mac, ip, attribute, value, protocol)
             have = merged.get(key)
             if have is None:

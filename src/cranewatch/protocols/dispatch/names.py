@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from cranewatch.observe.schemas import NAMES
 from cranewatch.protocols._base import NAME_ACTIONS, NameFact
-from cranewatch.protocols.dispatch.facts import FlowInfo, table_of
+from cranewatch.protocols.dispatch.facts import FlowInfo, device_ip, table_of
 
 MAX_NAME = 255
 MAX_ADDRESSES = 16
@@ -91,7 +91,7 @@ class Names:
                 vlan = mac = ip = peer = None
             else:
                 ip, peer, _, _, mac, _ = info.sides(side)
-                vlan = info.vlan
+                ip, vlan = device_ip(ip), info.vlan
             key = (vlan, mac, ip, name, action, protocol, rtype, peer)
             have = merged.get(key)
             if have is None:

@@ -34,6 +34,11 @@ TOLERANCE = 0.10  # an interval within 10% of the median counts as regular
 REGULAR_SHARE = 0.75  # share of regular intervals for a keep-alive
 FOLLOW_WINDOW_S = 300.0  # industrial operations this long after a session still count
 
+_COLUMNS = [
+    "proto", "vlan", "tunnel", "src_ip", "src_port", "src_mac", "dst_ip", "dst_port", "dst_mac",
+    "src_packets", "src_bytes", "dst_packets", "dst_bytes",
+]  # fmt: skip
+
 # per-slot counters
 C_FIRST, C_LAST, C_BURST, C_CONTACTS, C_INTERVALS = range(5)
 N_COUNTERS = 5
@@ -132,7 +137,8 @@ class Sessions:
         if not mine.any():
             return
         keys, stats, fid = keys[mine], stats[mine], fid[mine]
-        batch = flows_batch(keys, stats, "").to_pydict()
+        # no timestamp columns: converting those to Python imports pandas when installed
+        batch = flows_batch(keys, stats, "").select(_COLUMNS).to_pydict()
         for i, f in enumerate(fid.tolist()):
             protocol, kind = self.kind.pop(f, None) or (carriers[f], "tunnel")
             slot = int(self.slot_of[f])
