@@ -438,7 +438,9 @@ COVERAGE = TableSchema(
 _DEVICE = (
     Field("vlan", pa.uint16(), "VLAN id of the device's traffic, null when untagged."),
     Field("mac", pa.string(), "Link-layer address of the device, when known."),
-    Field("ip", pa.string(), "IP address of the device; null for one that sent from 0.0.0.0 or ::."),
+    Field(
+        "ip", pa.string(), "IP address of the device; null for one that sent from 0.0.0.0 or ::."
+    ),
 )
 
 NAMES = TableSchema(

@@ -39,8 +39,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from cranewatch.protocols import _ber
-from cranewatch.protocols import tls
+from cranewatch.protocols import _ber, tls
 from cranewatch.protocols._base import IdentityFact, Operation, ParseResult
 from cranewatch.protocols._tpkt import tpkt_length
 

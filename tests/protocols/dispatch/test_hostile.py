@@ -28,9 +28,7 @@ from cranewatch.store.query import run_query
 from cranewatch.store.workspace import Workspace
 
 ANALYZERS = load_registry().analyzers
-STREAM_PORTS = sorted(
-    {a.ports[0] for a in ANALYZERS if isinstance(a, StreamAnalyzer) and a.ports}
-)
+STREAM_PORTS = sorted({a.ports[0] for a in ANALYZERS if isinstance(a, StreamAnalyzer) and a.ports})
 UDP_PORTS = sorted(
     {
         a.ports[0]
