@@ -205,6 +205,9 @@ def ingest_file(
                 if on_scan is not None:
                     on_scan(scan)
                 result = scan.run()
+                # the engine's buffers (hundreds of MB) are not needed for the tables written
+                # below: free them before the derived tables' queries allocate their own
+                del scan
                 if dispatcher is not None:
                     dispatcher.finish()
             finally:

@@ -21,6 +21,8 @@ from tests.protocols.network.test_tls import (
 from cranewatch.protocols import tls
 from cranewatch.protocols._base import ParseResult, StreamAnalyzer
 from cranewatch.protocols.anydesk import ANALYZER
+from cranewatch.protocols.dispatch.detection import decide_stream
+from cranewatch.protocols.registry import builtin_analyzers
 
 RELAY = "relay-1a2b3c4d.net.anydesk.com"
 
@@ -47,6 +49,17 @@ def test_relay_sni_wins_over_tls() -> None:
     assert ANALYZER.detect(normal, b"", 443) == 0.0
     look_alike = client_hello_record("anydesk.com.evil.example")
     assert ANALYZER.detect(look_alike, b"", 443) == 0.0
+
+
+@pytest.mark.parametrize("port", [443, 80, 7070, 6568, 50000])
+def test_the_dispatcher_gives_a_relay_handshake_to_anydesk_on_any_port(port: int) -> None:
+    """TLS is the port's own analyzer on 443, and a port owner sure of the bytes (0.9 and
+    more) decides alone: on AnyDesk's relays TLS must stay below that."""
+    stream = [(i, a) for i, a in enumerate(builtin_analyzers()) if isinstance(a, StreamAnalyzer)]
+    decision = decide_stream(stream, client_hello_record(RELAY), b"", port, final=True)
+    assert decision is not None and builtin_analyzers()[decision.index].name == "anydesk"
+    normal = decide_stream(stream, client_hello_record("portal.example"), b"", port, final=True)
+    assert normal is not None and builtin_analyzers()[normal.index].name == "tls"
 
 
 def test_relay_certificate_on_anydesk_ports(relay_certificate: bytes) -> None:

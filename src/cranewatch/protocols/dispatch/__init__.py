@@ -697,8 +697,19 @@ class Dispatcher:
             candidates = self.llc.get(payload[0], []) if payload else []
         else:
             candidates = self.l2[ethertype]
-        decision = decide_datagram(candidates, payload, from_client, 0) if candidates else None
         fs = self.flows.get(f)
+        if (
+            ethertype != 0
+            and len(candidates) == 1
+            and fs is not None
+            and fs.analyzer == candidates[0][0]
+        ):
+            # the one analyzer of this EtherType (ARP, LLDP) already took the flow: its parse
+            # judges the frame (an error if it is not one), no detect per frame. Not for LLC
+            # frames: a SNAP SAP carries CDP, DTP, VTP and more to the same address
+            decision: Decision | None = Decision(fs.analyzer, CONTENT, 1.0)
+        else:
+            decision = decide_datagram(candidates, payload, from_client, 0) if candidates else None
         if decision is None:
             if fs is None:
                 fs = self.flows[f] = _FlowState(-1)

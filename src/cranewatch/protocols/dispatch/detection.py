@@ -85,6 +85,16 @@ def decide_datagram(
     port: int,
 ) -> Decision | None:
     """The analyzer of one datagram or layer-2 frame, or None when none accepts it."""
+    # as for streams: an analyzer of the datagram's port that is sure of it decides alone
+    # (DNS, DHCP, NTP and syslog flows are many and short; asking all twenty-odd UDP analyzers
+    # about each first datagram would cost more than parsing it)
+    if port:
+        for index, analyzer in candidates:
+            if port in analyzer.ports:
+                score = _safe(analyzer.detect, payload, from_client, port)
+                if score >= CONFIDENT:
+                    alone = _safe(analyzer.detect, payload, from_client, 0)
+                    return Decision(index, CONTENT if alone >= ACCEPT else PORT, score)
     best, best_score = -1, 0.0
     for index, analyzer in candidates:
         score = _safe(analyzer.detect, payload, from_client, port)
