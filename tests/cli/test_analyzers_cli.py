@@ -423,7 +423,8 @@ def test_assets_show_device_without_analyzer_facts(without_any: tuple[Path, CliR
     res = run_cli("-w", without_any[0], "assets", "show", PLC_IP)
     assert res.code == 0, res.output
     assert "the device announced nothing about itself" in res.out
-    assert "no industrial operation sent or received" in res.out
+    assert "no operation sent or received" in res.out
+    assert "no role derived" in res.out and "no name seen" in res.out
     assert "no flow with payload" in res.out
     assert ORDER_NUMBER not in res.out
 

@@ -19,173 +19,282 @@ comes with its basis in words, a confidence and an evidence pointer:
   interface normally has several prefixes (global, unique-local, temporary);
 - **address conflict**: an IPv4 address claimed in ARP by two MACs.
 
-The thresholds are documented in docs/observations.md; the fleet issue will replace the /24
-zones with the declared ones.
+The tables of one capture's devices (``identities``, ``assets``) are small and walked in Python.
+``flows`` may be large: for NAT only flows whose (server, port, packets, payload) key occurs
+twice are read in full, found with an Arrow hash aggregation.
 """
 
 from __future__ import annotations
 
-import duckdb
-import pyarrow as pa
+import ipaddress
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
 
-from cranewatch.observe.columns import repeated_string
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from cranewatch.observe.columns import booleans, numbers
+from cranewatch.observe.derive._rows import ints, plain, read_columns, table_from_rows
 from cranewatch.observe.schemas import ROLES
 
 GATEWAY_MIN_ADDRESSES = 3
 NAT_WINDOW_NS = 50_000_000
+UNSPECIFIED = ("0.0.0.0", "::")
 
-# IPv4 /24 and IPv6 /64 of an address, as text: the default zone
-_PREFIX = """
-CASE WHEN {ip} LIKE '%:%'
-     THEN array_to_string(string_split({ip}, ':')[1:4], ':') || '::/64'
-     ELSE array_to_string(string_split({ip}, '.')[1:3], '.') || '.0/24' END
-"""
-
-ROLES_QUERY = f"""
-WITH
-owned_by_arp AS (
-    SELECT DISTINCT vlan, mac, value AS ip FROM identities
-    WHERE attribute = 'ip_address' AND protocol = 'arp' AND mac IS NOT NULL
-      AND value <> '0.0.0.0'
-),
-unicast AS (
-    SELECT vlan, mac, ip, packets_sent, first_ts, first_frame FROM assets
-    WHERE mac IS NOT NULL AND ip IS NOT NULL AND NOT group_address AND NOT tunnelled
-      AND NOT (ip LIKE 'fe80:%') AND ip NOT IN ('0.0.0.0', '::')
-),
-carried AS (
-    SELECT vlan, mac, count(DISTINCT {_PREFIX.format(ip="ip")}) FILTER (WHERE ip LIKE '%:%')
-             + count(DISTINCT ip) FILTER (WHERE ip NOT LIKE '%:%') AS n,
-           list(DISTINCT ip ORDER BY ip)[1:3] AS examples,
-           min(first_ts) AS first_ts, min(first_frame) AS first_frame
-    FROM unicast GROUP BY vlan, mac
-),
-announced AS (
-    SELECT vlan, mac, ip, value AS role,
-           'announced in ' || protocol || coalesce(' (' || source || ')', '') AS basis,
-           max(confidence) AS confidence, sum(count)::BIGINT AS evidence,
-           min(first_ts) AS first_ts, arg_min(flow_id, first_frame) AS flow_id,
-           min(first_frame) AS first_frame
-    FROM identities WHERE attribute = 'role'
-    GROUP BY vlan, mac, ip, value, protocol, source
-),
-offered AS (
-    SELECT i.value AS ip,
-           CASE i.attribute WHEN 'offered_router' THEN 'default_gateway' ELSE 'dns_server' END
-               AS role,
-           'offered as ' || CASE i.attribute WHEN 'offered_router' THEN 'router'
-               ELSE 'DNS server' END || ' by the DHCP server ' || coalesce(i.ip, i.mac) AS basis,
-           0.8 AS confidence, sum(i.count)::BIGINT AS evidence, min(i.first_ts) AS first_ts,
-           arg_min(i.flow_id, i.first_frame) AS flow_id, min(i.first_frame) AS first_frame
-    FROM identities i WHERE i.attribute IN ('offered_router', 'offered_dns')
-    GROUP BY i.value, i.attribute, i.ip, i.mac
-),
-offered_at AS (
-    SELECT o.*, a.vlan, a.mac FROM offered o
-    LEFT JOIN (SELECT ip, arg_max(vlan, packets_sent) AS vlan, arg_max(mac, packets_sent) AS mac
-               FROM unicast GROUP BY ip) a ON a.ip = o.ip
-),
-gateways AS (
-    SELECT c.vlan, c.mac, (SELECT min(ip) FROM owned_by_arp o
-                           WHERE o.mac = c.mac AND o.vlan IS NOT DISTINCT FROM c.vlan) AS ip,
-           'default_gateway' AS role,
-           'link-layer next hop for ' || c.n || ' addresses (e.g. '
-               || array_to_string(c.examples, ', ') || ')' AS basis,
-           least(0.95, 0.7 + c.n / 100.0) AS confidence, c.n AS evidence, c.first_ts,
-           NULL::BIGINT AS flow_id, c.first_frame
-    FROM carried c WHERE c.n >= {GATEWAY_MIN_ADDRESSES}
-),
-translated AS (
-    SELECT o.vlan, o.src_mac AS mac, o.src_ip AS ip, i.src_ip AS inner_ip, o.flow_id,
-           o.first_ts, o.first_frame
-    FROM flows i
-    JOIN flows o
-      ON o.dst_ip = i.dst_ip AND o.dst_port = i.dst_port AND o.proto = i.proto
-     AND o.src_packets = i.src_packets AND o.dst_packets = i.dst_packets
-     AND o.src_payload_bytes = i.src_payload_bytes
-     AND o.dst_payload_bytes = i.dst_payload_bytes
-     AND o.src_ip <> i.src_ip AND o.src_mac = i.dst_mac AND o.src_ip <> i.dst_ip
-    WHERE i.proto IN (6, 17) AND i.src_payload_bytes + i.dst_payload_bytes > 0
-      AND epoch_ns(o.first_ts) > epoch_ns(i.first_ts)
-      AND epoch_ns(o.first_ts) - epoch_ns(i.first_ts) <= {NAT_WINDOW_NS}
-),
-nat AS (
-    SELECT vlan, mac, ip, 'nat' AS role,
-           count(*) || ' port-translated session(s) for ' || count(DISTINCT inner_ip)
-               || ' inner host(s) (e.g. ' || min(inner_ip) || ')' AS basis,
-           CASE WHEN count(*) >= 2 THEN 0.9 ELSE 0.6 END AS confidence,
-           count(*)::BIGINT AS evidence, min(first_ts) AS first_ts,
-           arg_min(flow_id, first_ts) AS flow_id, min(first_frame) AS first_frame
-    FROM translated GROUP BY vlan, mac, ip
-),
-own AS (
-    -- a MAC's own addresses: those it claims in ARP, else those it sends from when it
-    -- carries no more than two (more would be a router's forwarded traffic)
-    SELECT vlan, mac, ip FROM owned_by_arp WHERE ip NOT LIKE '%:%'
-    UNION
-    SELECT u.vlan, u.mac, u.ip FROM unicast u
-    JOIN carried c ON c.mac = u.mac AND c.vlan IS NOT DISTINCT FROM u.vlan
-    WHERE c.n < {GATEWAY_MIN_ADDRESSES} AND u.packets_sent > 0 AND u.ip NOT LIKE '%:%'
-      AND NOT EXISTS (SELECT 1 FROM owned_by_arp a WHERE a.mac = u.mac)
-),
-zones AS (
-    SELECT mac, count(DISTINCT coalesce(vlan::VARCHAR, '-') || ' ' || {_PREFIX.format(ip="ip")})
-               AS n,
-           list(DISTINCT ip ORDER BY ip)[1:4] AS examples
-    FROM own GROUP BY mac
-),
-vlans AS (
-    SELECT mac, count(DISTINCT vlan) AS n, list(DISTINCT vlan ORDER BY vlan)[1:4] AS examples,
-           min(first_ts) AS first_ts, min(first_frame) AS first_frame
-    FROM assets WHERE mac IS NOT NULL AND NOT group_address AND vlan IS NOT NULL
-    GROUP BY mac
-),
-dual AS (
-    SELECT NULL::INTEGER AS vlan, z.mac, NULL::VARCHAR AS ip, 'dual_homed' AS role,
-           'own addresses in ' || z.n || ' zones (' || array_to_string(z.examples, ', ')
-               || '; a zone is a VLAN and IPv4 /24)' AS basis,
-           0.7 AS confidence, z.n AS evidence, NULL::TIMESTAMPTZ AS first_ts,
-           NULL::BIGINT AS flow_id, NULL::BIGINT AS first_frame
-    FROM zones z WHERE z.n >= 2
-    UNION ALL
-    SELECT NULL, v.mac, NULL, 'dual_homed',
-           'seen in ' || v.n || ' VLANs (' || array_to_string(v.examples, ', ') || ')',
-           0.8, v.n, v.first_ts, NULL, v.first_frame
-    FROM vlans v WHERE v.n >= 2
-),
-conflicts AS (
-    SELECT vlan, ip, list(DISTINCT mac ORDER BY mac) AS macs FROM owned_by_arp
-    GROUP BY vlan, ip HAVING count(DISTINCT mac) >= 2
-),
-conflict AS (
-    SELECT c.vlan, m.mac, c.ip, 'address_conflict' AS role,
-           c.ip || ' claimed in ARP by ' || len(c.macs) || ' MACs ('
-               || array_to_string(c.macs, ', ') || ')' AS basis,
-           0.9 AS confidence, len(c.macs)::BIGINT AS evidence,
-           NULL::TIMESTAMPTZ AS first_ts, NULL::BIGINT AS flow_id, NULL::BIGINT AS first_frame
-    FROM conflicts c CROSS JOIN LATERAL (SELECT unnest(c.macs) AS mac) m
-)
-SELECT vlan, mac, ip, role, basis, confidence, evidence, first_ts, flow_id, first_frame
-FROM (
-    SELECT * FROM announced
-    UNION ALL SELECT vlan, mac, ip, role, basis, confidence, evidence, first_ts, flow_id,
-                     first_frame FROM offered_at
-    UNION ALL SELECT * FROM gateways
-    UNION ALL SELECT * FROM nat
-    UNION ALL SELECT * FROM dual
-    UNION ALL SELECT * FROM conflict
-)
-ORDER BY role, mac NULLS LAST, ip NULLS LAST, basis
-"""
+Row = dict[str, Any]
 
 
-def roles_table(con: duckdb.DuckDBPyConnection, sha256: str) -> pa.Table:
-    """The ``roles`` rows of one capture (tables registered on ``con`` by ``derive``)."""
-    found = con.sql(ROLES_QUERY).to_arrow_table()
-    columns = [
-        repeated_string(sha256, found.num_rows)
-        if f.name == "capture_sha256"
-        else found.column(f.name).cast(f.type)
-        for f in ROLES.arrow
+def _prefix(ip: str) -> str:
+    """The default zone of an address: its IPv4 /24 or IPv6 /64."""
+    bits = 64 if ":" in ip else 24
+    return str(ipaddress.ip_network(f"{ip}/{bits}", strict=False))
+
+
+def _role(vlan: Any, mac: Any, ip: Any, role: str, basis: str, confidence: float, evidence: int,
+          first_ts: Any = None, flow_id: Any = None, first_frame: Any = None) -> Row:  # fmt: skip
+    return {
+        "vlan": vlan, "mac": mac, "ip": ip, "role": role, "basis": basis,
+        "confidence": confidence, "evidence": evidence, "first_ts": first_ts,
+        "flow_id": flow_id, "first_frame": first_frame,
+    }  # fmt: skip
+
+
+def roles_table(sha256: str, identities: pa.Table, assets: pa.Table, flows: Path) -> pa.Table:
+    """The ``roles`` rows of one capture."""
+    facts = plain(identities)
+    unicast = [
+        a
+        for a in plain(
+            assets.select(
+                [
+                    "vlan",
+                    "mac",
+                    "ip",
+                    "group_address",
+                    "tunnelled",
+                    "packets_sent",
+                    "first_ts",
+                    "first_frame",
+                ]
+            )
+        )
+        if a["mac"] is not None
+        and a["ip"] is not None
+        and not a["group_address"]
+        and not a["tunnelled"]
+        and not a["ip"].startswith("fe80:")
+        and a["ip"] not in UNSPECIFIED
     ]
-    return pa.Table.from_arrays(columns, schema=ROLES.arrow)
+    claims = {
+        (f["vlan"], f["mac"], f["value"]) for f in facts
+        if f["attribute"] == "ip_address" and f["protocol"] == "arp" and f["mac"] is not None
+        and f["value"] not in UNSPECIFIED
+    }  # fmt: skip
+    carried = _carried(unicast)
+    rows = (
+        _announced(facts)
+        + _offered(facts, unicast)
+        + _gateways(carried, claims)
+        + _nat(flows)
+        + _dual_homed(unicast, carried, claims, plain(assets.select(["vlan", "mac", "group_address",
+                                                                    "first_ts", "first_frame"])))
+        + _conflicts(claims)
+    )  # fmt: skip
+    rows.sort(key=lambda r: (r["role"], r["mac"] is None, r["mac"] or "", r["ip"] is None,
+                             r["ip"] or "", r["basis"]))  # fmt: skip
+    for r in rows:
+        r["capture_sha256"] = sha256
+    return table_from_rows(ROLES.arrow, rows)
+
+
+def _announced(facts: list[Row]) -> list[Row]:
+    groups: dict[tuple[Any, ...], list[Row]] = defaultdict(list)
+    for f in facts:
+        if f["attribute"] == "role":
+            groups[(f["vlan"], f["mac"], f["ip"], f["value"], f["protocol"], f["source"])].append(f)
+    out = []
+    for (vlan, mac, ip, role, protocol, source), said in groups.items():
+        first = min(said, key=lambda f: f["first_frame"])
+        basis = f"announced in {protocol}" + (f" ({source})" if source else "")
+        out.append(_role(vlan, mac, ip, role, basis, max(f["confidence"] for f in said),
+                         sum(f["count"] for f in said), min(f["first_ts"] for f in said),
+                         first["flow_id"], first["first_frame"]))  # fmt: skip
+    return out
+
+
+def _offered(facts: list[Row], unicast: list[Row]) -> list[Row]:
+    """Routers and DNS servers a DHCP server hands out, located by the assets that carry them."""
+    where: dict[str, Row] = {}
+    for a in unicast:  # the (vlan, mac) that sent most from the address
+        best = where.get(a["ip"])
+        if best is None or (a["packets_sent"] or 0) > (best["packets_sent"] or 0):
+            where[a["ip"]] = a
+    groups: dict[tuple[Any, ...], list[Row]] = defaultdict(list)
+    for f in facts:
+        if f["attribute"] in ("offered_router", "offered_dns"):
+            groups[(f["value"], f["attribute"], f["ip"], f["mac"])].append(f)
+    out = []
+    for (address, attribute, server_ip, server_mac), said in groups.items():
+        role, what = (
+            ("default_gateway", "router") if attribute == "offered_router"
+            else ("dns_server", "DNS server")
+        )  # fmt: skip
+        first = min(said, key=lambda f: f["first_frame"])
+        at = where.get(address, {})
+        out.append(_role(at.get("vlan"), at.get("mac"), address, role,
+                         f"offered as {what} by the DHCP server {server_ip or server_mac}", 0.8,
+                         sum(f["count"] for f in said), min(f["first_ts"] for f in said),
+                         first["flow_id"], first["first_frame"]))  # fmt: skip
+    return out
+
+
+def _carried(unicast: list[Row]) -> dict[tuple[Any, Any], Row]:
+    """Per (vlan, MAC): how many IPv4 addresses and IPv6 /64 prefixes it carried."""
+    out: dict[tuple[Any, Any], Row] = {}
+    for a in unicast:
+        c = out.setdefault((a["vlan"], a["mac"]), {
+            "v4": set(), "v6": set(), "ips": set(), "first_ts": a["first_ts"],
+            "first_frame": a["first_frame"],
+        })  # fmt: skip
+        if ":" in a["ip"]:
+            c["v6"].add(_prefix(a["ip"]))
+        else:
+            c["v4"].add(a["ip"])
+        c["ips"].add(a["ip"])
+        c["first_ts"] = min(c["first_ts"], a["first_ts"])
+        c["first_frame"] = min(c["first_frame"], a["first_frame"])
+    for c in out.values():
+        c["n"] = len(c["v4"]) + len(c["v6"])
+    return out
+
+
+def _gateways(carried: dict[tuple[Any, Any], Row], claims: set[tuple[Any, Any, str]]) -> list[Row]:
+    out = []
+    for (vlan, mac), c in carried.items():
+        n = c["n"]
+        if n < GATEWAY_MIN_ADDRESSES:
+            continue
+        own = sorted(ip for v, m, ip in claims if m == mac and v == vlan)
+        examples = ", ".join(sorted(c["ips"])[:3])
+        out.append(_role(vlan, mac, own[0] if own else None, "default_gateway",
+                         f"link-layer next hop for {n} addresses (e.g. {examples})",
+                         min(0.95, 0.7 + n / 100.0), n, c["first_ts"], None,
+                         c["first_frame"]))  # fmt: skip
+    return out
+
+
+_NAT_KEY = ["dst_ip", "dst_port", "proto", "src_packets", "dst_packets", "src_payload_bytes",
+            "dst_payload_bytes"]  # fmt: skip
+_NAT_COLUMNS = [*_NAT_KEY, "flow_id", "vlan", "src_mac", "dst_mac", "src_ip", "first_ts",
+                "first_frame"]  # fmt: skip
+
+
+def _nat(flows: Path) -> list[Row]:
+    keys = read_columns(flows, [*_NAT_KEY, "flow_id"])
+    payload = ints(keys["src_payload_bytes"]) + ints(keys["dst_payload_bytes"])
+    transport = np.isin(ints(keys["proto"]), (6, 17))
+    keep = booleans((payload > 0) & transport)
+    keys = keys.filter(keep)
+    if keys.num_rows < 2:
+        return []
+    # flows whose key occurs at least twice (numpy, not an Arrow aggregation: Acero's first use
+    # costs about 45 MB)
+    matrix = np.stack(
+        [
+            ints(pc.dictionary_encode(keys["dst_ip"]).combine_chunks().indices)
+            if name == "dst_ip"
+            else ints(keys[name])
+            for name in _NAT_KEY
+        ],
+        axis=1,
+    ).astype(np.int64)
+    _, inverse, counts = np.unique(matrix, axis=0, return_inverse=True, return_counts=True)
+    repeated = counts[inverse.ravel()] >= 2
+    if not repeated.any():
+        return []
+    ids = ints(keys["flow_id"])[repeated]
+    all_columns = read_columns(flows, _NAT_COLUMNS)
+    candidates = all_columns.filter(
+        pc.is_in(all_columns["flow_id"], numbers(ids.astype(np.int64), pa.int64()))
+    )
+    groups: dict[tuple[Any, ...], list[Row]] = defaultdict(list)
+    for f in plain(candidates):
+        groups[tuple(f[k] for k in _NAT_KEY)].append(f)
+    pairs: dict[tuple[Any, Any, Any], list[tuple[Row, Row]]] = defaultdict(list)
+    for group in groups.values():
+        group.sort(key=lambda f: f["first_ts"])
+        for i, inner in enumerate(group):
+            for outer in group[i + 1 :]:  # later flows only, within the window
+                if outer["first_ts"] - inner["first_ts"] > NAT_WINDOW_NS:
+                    break
+                if (
+                    outer["first_ts"] > inner["first_ts"]
+                    and outer["src_ip"] != inner["src_ip"]
+                    and outer["src_mac"] is not None
+                    and outer["src_mac"] == inner["dst_mac"]
+                    and outer["src_ip"] != inner["dst_ip"]
+                ):
+                    pairs[(outer["vlan"], outer["src_mac"], outer["src_ip"])].append((inner, outer))
+    out = []
+    for (vlan, mac, ip), found in pairs.items():
+        inner_hosts = sorted({inner["src_ip"] for inner, _ in found})
+        first = min((outer for _, outer in found), key=lambda f: f["first_ts"])
+        out.append(_role(vlan, mac, ip, "nat",
+                         f"{len(found)} port-translated session(s) for {len(inner_hosts)} inner "
+                         f"host(s) (e.g. {inner_hosts[0]})", 0.9 if len(found) >= 2 else 0.6,
+                         len(found), first["first_ts"], first["flow_id"],
+                         min(outer["first_frame"] for _, outer in found)))  # fmt: skip
+    return out
+
+
+def _dual_homed(unicast: list[Row], carried: dict[tuple[Any, Any], Row],
+                claims: set[tuple[Any, Any, str]], assets: list[Row]) -> list[Row]:  # fmt: skip
+    claiming = {m for _, m, _ in claims}
+    own: dict[str, set[tuple[Any, str]]] = defaultdict(set)
+    for vlan, mac, ip in claims:
+        if ":" not in ip:
+            own[mac].add((vlan, ip))
+    for a in unicast:
+        # a MAC's own addresses: those it claims in ARP, else those it sends from when it
+        # carries fewer than three (more would be a router's forwarded traffic)
+        if (
+            a["mac"] not in claiming and ":" not in a["ip"] and (a["packets_sent"] or 0) > 0
+            and carried[(a["vlan"], a["mac"])]["n"] < GATEWAY_MIN_ADDRESSES
+        ):  # fmt: skip
+            own[a["mac"]].add((a["vlan"], a["ip"]))
+    out = []
+    for mac, addresses in own.items():
+        zones = {("-" if v is None else v, _prefix(ip)) for v, ip in addresses}
+        if len(zones) >= 2:
+            examples = ", ".join(sorted({ip for _, ip in addresses})[:4])
+            out.append(_role(None, mac, None, "dual_homed",
+                             f"own addresses in {len(zones)} zones ({examples}; a zone is a VLAN "
+                             "and IPv4 /24)", 0.7, len(zones)))  # fmt: skip
+    vlans: dict[str, list[Row]] = defaultdict(list)
+    for a in assets:
+        if a["mac"] is not None and not a["group_address"] and a["vlan"] is not None:
+            vlans[a["mac"]].append(a)
+    for mac, seen in vlans.items():
+        ids = sorted({a["vlan"] for a in seen})
+        if len(ids) >= 2:
+            out.append(_role(None, mac, None, "dual_homed",
+                             f"seen in {len(ids)} VLANs ({', '.join(map(str, ids[:4]))})", 0.8,
+                             len(ids), min(a["first_ts"] for a in seen), None,
+                             min(a["first_frame"] for a in seen)))  # fmt: skip
+    return out
+
+
+def _conflicts(claims: set[tuple[Any, Any, str]]) -> list[Row]:
+    by_address: dict[tuple[Any, str], set[str]] = defaultdict(set)
+    for vlan, mac, ip in claims:
+        by_address[(vlan, ip)].add(mac)
+    out = []
+    for (vlan, ip), macs in by_address.items():
+        if len(macs) >= 2:
+            listed = sorted(macs)
+            basis = f"{ip} claimed in ARP by {len(listed)} MACs ({', '.join(listed)})"
+            out.extend(_role(vlan, mac, ip, "address_conflict", basis, 0.9, len(listed))
+                       for mac in listed)  # fmt: skip
+    return out

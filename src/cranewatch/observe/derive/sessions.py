@@ -1,81 +1,96 @@
 """Did industrial operations follow a remote-access or tunnel session?
 
-For each session the query looks for industrial requests (see ``INDUSTRIAL_PROTOCOLS``) sent by
-either end of the session, or by a host inside it (the inner addresses of flows of a tunnel the
-engine decapsulated: GTP, or GRE for PPTP) while it ran or within ``follow_window_s`` after it:
-an RDP session into an engineering station followed by S7 writes from that station, or a VPN
-endpoint that also polls the PLC. Responses do not count (a PLC answering is not an
-operation reaching it). The ``operations`` rows carry first and last times per flow and code,
-so the test is an overlap of time spans, not PDU by PDU.
+For each session the derivation looks for industrial requests (see
+``registry.industrial_protocols``) sent by either end of the session, or by a host inside it
+(the inner addresses of flows of a tunnel the engine decapsulated: GTP, or GRE for PPTP) while
+it ran or within ``follow_window_s`` after it: an RDP session into an engineering station
+followed by S7 writes from that station, or a VPN endpoint that also polls the PLC. Responses do
+not count (a PLC answering is not an operation reaching it). The ``operations`` rows carry first
+and last times per flow and code, so the test is an overlap of time spans, not PDU by PDU.
 """
 
 from __future__ import annotations
 
-import duckdb
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from cranewatch.observe.columns import numbers, string_lists
+from cranewatch.observe.columns import booleans, numbers, string_lists, strings
+from cranewatch.observe.derive._rows import plain, read_columns
 from cranewatch.observe.schemas import SESSIONS
 from cranewatch.protocols.registry import industrial_protocols
 
 MAX_CONTROLLERS = 16
-
-LINKED = """
-WITH hosts AS (
-    SELECT flow_id AS session, client_ip AS host FROM sessions WHERE client_ip IS NOT NULL
-    UNION
-    SELECT flow_id, server_ip FROM sessions WHERE server_ip IS NOT NULL
-    UNION
-    SELECT s.flow_id, h.host
-    FROM sessions s
-    JOIN flows f ON f.tunnel = (CASE s.protocol WHEN 'gtp' THEN 'gtp' WHEN 'pptp' THEN 'gre' END)
-        AND f.first_ts <= s.end_ts AND f.last_ts >= s.start_ts
-    CROSS JOIN LATERAL (VALUES (f.src_ip), (f.dst_ip)) h(host)
-    WHERE h.host IS NOT NULL
-),
-reached AS (
-    SELECT h.session, o.pdus, o.is_write OR o.is_control AS changes, o.dst_ip
-    FROM hosts h
-    JOIN sessions s ON s.flow_id = h.session
-    JOIN operations o ON o.src_ip = h.host
-    WHERE o.protocol IN (SELECT unnest($protocols::VARCHAR[]))
-      AND o.direction <> 'response'
-      AND o.last_ts >= s.start_ts
-      AND o.first_ts <= s.end_ts + to_microseconds((s.follow_window_s * 1e6)::BIGINT)
-)
-SELECT session,
-       sum(pdus)::BIGINT AS industrial_pdus,
-       coalesce(sum(pdus) FILTER (WHERE changes), 0)::BIGINT AS industrial_writes,
-       list(DISTINCT dst_ip ORDER BY dst_ip)[1:$limit] AS controllers
-FROM reached
-GROUP BY session
-"""
+#: tunnels the engine decapsulates, by the session protocol that carries them
+INNER_TUNNEL = {"gtp": "gtp", "pptp": "gre"}
 
 
-def link_sessions(con: duckdb.DuckDBPyConnection, sessions: pa.Table) -> pa.Table:
+def link_sessions(sessions: pa.Table, operations: pa.Table, flows: Path) -> pa.Table:
     """``sessions`` with ``industrial_pdus``, ``industrial_writes`` and ``controllers`` set."""
-    if sessions.num_rows == 0:
+    if sessions.num_rows == 0 or operations.num_rows == 0:
         return sessions
-    found = con.sql(
-        LINKED, params={"protocols": sorted(industrial_protocols()), "limit": MAX_CONTROLLERS}
-    ).to_arrow_table()
-    if found.num_rows == 0:
+    industrial = industrial_protocols()
+    wanted = [
+        protocol in industrial and direction != "response"
+        for protocol, direction in zip(
+            operations["protocol"].to_pylist(), operations["direction"].to_pylist(), strict=True
+        )
+    ]
+    ops = operations.filter(booleans(np.array(wanted, bool)))
+    if ops.num_rows == 0:
         return sessions
-    by_flow = {row["session"]: row for row in found.to_pylist()}
-    flows = sessions.column("flow_id").to_pylist()
-    linked = [by_flow.get(f) for f in flows]
-    columns = {
-        "industrial_pdus": numbers(
-            np.array([r["industrial_pdus"] if r else 0 for r in linked], np.int64), pa.int64()
-        ),
-        "industrial_writes": numbers(
-            np.array([r["industrial_writes"] if r else 0 for r in linked], np.int64), pa.int64()
-        ),
-        "controllers": string_lists([r["controllers"] if r else None for r in linked]),
-    }
-    schema = SESSIONS.arrow
+    by_sender: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for op in plain(ops.select(["src_ip", "dst_ip", "pdus", "first_ts", "last_ts", "is_write",
+                                "is_control"])):  # fmt: skip
+        if op["src_ip"] is not None:
+            by_sender[op["src_ip"]].append(op)
+    rows = plain(sessions.select(["protocol", "client_ip", "server_ip", "start_ts", "end_ts",
+                                  "follow_window_s"]))  # fmt: skip
+    inner = _inner_flows(rows, flows)
+    pdus, writes, controllers = [], [], []
+    for s in rows:
+        until = s["end_ts"] + int(s["follow_window_s"] * 1e9)
+        hosts = {s["client_ip"], s["server_ip"]} - {None}
+        for f in inner.get(INNER_TUNNEL.get(s["protocol"], ""), ()):
+            if f["first_ts"] <= s["end_ts"] and f["last_ts"] >= s["start_ts"]:
+                hosts |= {f["src_ip"], f["dst_ip"]} - {None}
+        total = changed = 0
+        reached: set[str] = set()
+        for host in hosts:
+            for op in by_sender.get(host, ()):
+                if op["last_ts"] >= s["start_ts"] and op["first_ts"] <= until:
+                    total += op["pdus"]
+                    changed += op["pdus"] if op["is_write"] or op["is_control"] else 0
+                    if op["dst_ip"] is not None:
+                        reached.add(op["dst_ip"])
+        pdus.append(total)
+        writes.append(changed)
+        controllers.append(sorted(reached)[:MAX_CONTROLLERS] or None)
     out = sessions
-    for name, column in columns.items():
-        out = out.set_column(schema.get_field_index(name), schema.field(name), column)
+    for name, column in (
+        ("industrial_pdus", numbers(np.array(pdus, np.int64), pa.int64())),
+        ("industrial_writes", numbers(np.array(writes, np.int64), pa.int64())),
+        ("controllers", string_lists(controllers)),
+    ):
+        at = SESSIONS.arrow.get_field_index(name)
+        out = out.set_column(at, SESSIONS.arrow.field(name), column)
+    return out
+
+
+def _inner_flows(sessions: list[dict[str, Any]], flows: Path) -> dict[str, list[dict[str, Any]]]:
+    """Flows inside the decapsulated tunnels the sessions name, by tunnel."""
+    tunnels = sorted(
+        {INNER_TUNNEL[s["protocol"]] for s in sessions if s["protocol"] in INNER_TUNNEL}
+    )
+    if not tunnels:
+        return {}
+    every = read_columns(flows, ["tunnel", "src_ip", "dst_ip", "first_ts", "last_ts"])
+    found = every.filter(pc.is_in(every["tunnel"], strings(tunnels)))
+    out: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for f in plain(found):
+        out[f["tunnel"]].append(f)
     return out
