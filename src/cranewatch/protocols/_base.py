@@ -201,6 +201,8 @@ class DatagramAnalyzer(Protocol):
     # it reads (PROFINET DCP: 0xFEFC-0xFEFF); other frames of the EtherType skip ``detect``
     # optional: ``ip_protocols``, IP protocol numbers whose payload it reads (ESP: 50); such a
     # datagram's payload starts after the IP header
+    # optional: ``stateless = True`` when ``parse`` reads the bytes alone, never ``state``
+    # (LLDP, CDP): a datagram or frame seen before then reuses its result
 
     def detect(self, payload: bytes, from_client: bool, port: int) -> float:
         """Confidence 0..1 that this datagram (UDP payload, or frame data after the

@@ -165,6 +165,7 @@ class CdpAnalyzer:
     ports: tuple[int, ...] = ()
     ethertypes: tuple[int, ...] = ()
     llc_saps: tuple[int, ...] = (LLC_SAP_SNAP,)
+    stateless = True  # parse reads the frame alone: repeated frames reuse their result
 
     def detect(self, payload: bytes, from_client: bool, port: int) -> float:
         if payload[:8] != SNAP_CDP or len(payload) < 12:

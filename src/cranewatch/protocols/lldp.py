@@ -140,6 +140,7 @@ class LldpAnalyzer:
     status: Literal["stable", "beta"] = "beta"
     ports: tuple[int, ...] = ()
     ethertypes: tuple[int, ...] = (ETHERTYPE_LLDP,)
+    stateless = True  # parse reads the frame alone: repeated frames reuse their result
 
     def detect(self, payload: bytes, from_client: bool, port: int) -> float:
         found, _ = tlvs(payload[:1500])

@@ -513,3 +513,49 @@ def test_address_conflicts_from_arp_claims(tmp_path: Path) -> None:
     conflicts = roles_of(ws)["address_conflict"]
     assert sorted(r["mac"] for r in conflicts) == sorted([MAC["plc"], MAC["other"]])
     assert all(r["ip"] == "10.0.0.3" for r in conflicts)
+
+
+# ------------------------------------------------------------------------------ stateless
+
+
+class ToyBeacon:
+    """EtherType 0x88B5 (local experimental): a device announcing its name, frame after frame."""
+
+    name = "toybeacon"
+    description = "test stateless layer-2 analyzer"
+    status = "beta"
+    ports = ()
+    ethertypes = (0x88B5,)
+    stateless = True
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def detect(self, payload: bytes, from_client: bool, port: int) -> float:
+        return 0.95 if payload.startswith(b"BEACON ") else 0.0
+
+    def parse(self, payload: bytes, from_client: bool, state: dict[str, Any]) -> ParseResult:
+        self.calls += 1
+        name = payload[7:].split(b"\0")[0].decode()
+        return ParseResult(
+            [Operation(self.name, 1, "beacon", "unsolicited")],
+            [IdentityFact(self.name, "hostname", name, source="toy beacon")],
+        )
+
+
+def test_a_stateless_analyzer_parses_a_repeated_frame_once_and_counts_every_one(
+    tmp_path: Path,
+) -> None:
+    wire = Wire()
+    for i in range(10):
+        body = b"BEACON " + (b"crane-07" if i % 5 else b"crane-08") + bytes(40)
+        wire.packets.append(
+            Packet(T0 + i * S, ether("01:80:c2:00:00:0e", MAC["plc"], 0x88B5, body))
+        )
+    beacon = ToyBeacon()
+    ws = ingest(tmp_path, wire, [beacon])
+    assert beacon.calls == 2  # two distinct frames
+    [op] = rows(ws, "SELECT pdus FROM operations")
+    assert op["pdus"] == 10
+    counts = {r["value"]: r["count"] for r in rows(ws, "SELECT value, count FROM identities")}
+    assert counts == {"crane-07": 8, "crane-08": 2}

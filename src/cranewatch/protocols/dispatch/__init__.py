@@ -74,6 +74,7 @@ HOLD_BYTES = 4096  # bytes per direction looked at by detect()
 HOLD_DATAGRAMS = 4  # UDP datagrams tried before a flow is called unknown
 MAX_NOTES = 3
 MAX_PY_BUFFER = 1 << 20  # bytes a Python-framed stream may buffer for one PDU
+REPEATED_CACHE = 1 << 12  # results kept for stateless analyzers' repeated frames
 
 SLOTS = 1 << 10
 POOL_SLOTS = 1 << 6
@@ -143,6 +144,10 @@ class Dispatcher:
         self.llc: dict[int, list[tuple[int, DatagramAnalyzer]]] = {}
         self.by_ip_proto: dict[int, list[tuple[int, DatagramAnalyzer]]] = {17: self.udp}
         self.session_kind = [getattr(a, "session_kind", None) for a in self.analyzers]
+        # analyzers whose parse depends on the bytes alone (LLDP, CDP): a frame seen before (a
+        # switch repeats the same LLDPDU every 30 s) reuses its result
+        self.stateless = [bool(getattr(a, "stateless", False)) for a in self.analyzers]
+        self.repeated: dict[tuple[int, bool, bytes], ParseResult] = {}
         self.framing = np.zeros(len(self.analyzers) + 1, np.int64)
         self.tier: dict[int, Any] = {}
         for i, a in enumerate(self.analyzers):
@@ -614,12 +619,19 @@ class Dispatcher:
         ts: int,
         frame: int,
     ) -> None:
-        try:
-            result = analyzer.parse(pdu, from_client, fs.state)
-        except Exception as exc:  # a broken plugin: counted, never fatal
-            result = ParseResult(
-                error=f"{analyzer.name} parser failed: {type(exc).__name__}: {exc}"
-            )
+        stateless = self.stateless[fs.analyzer]
+        result = self.repeated.get((fs.analyzer, from_client, pdu)) if stateless else None
+        if result is None:
+            try:
+                result = analyzer.parse(pdu, from_client, fs.state)
+            except Exception as exc:  # a broken plugin: counted, never fatal
+                result = ParseResult(
+                    error=f"{analyzer.name} parser failed: {type(exc).__name__}: {exc}"
+                )
+            if stateless:
+                if len(self.repeated) >= REPEATED_CACHE:
+                    self.repeated.clear()
+                self.repeated[(fs.analyzer, from_client, pdu)] = result
         fs.pdus += 1
         error = result.error
         if error == "encrypted":
