@@ -97,7 +97,9 @@ class OperationRow:
         else:
             self.first_ts = min(self.first_ts, first_ts)
             self.last_ts = max(self.last_ts, last_ts)
-        self.frames = sorted(self.frames + frames)[: G.EXAMPLE_FRAMES]
+        full = len(self.frames) >= G.EXAMPLE_FRAMES
+        if not (full and (not frames or frames[0] > self.frames[-1])):  # rows come in frame order
+            self.frames = sorted(self.frames + frames)[: G.EXAMPLE_FRAMES]
         self.pdus += pdus
 
     def target(self, text: str | None) -> None:
