@@ -206,7 +206,8 @@ def ingest(
     """Read pcap/pcapng captures (also .gz) into the workspace's observation tables.
 
     Each capture is decoded once into flows, assets and a captures row, and every protocol
-    analyzer runs in the same pass (operations, identities, coverage). Captures are stored under
+    analyzer runs in the same pass (operations, identities, coverage, names, sessions; roles
+    are derived at the end). Captures are stored under
     their SHA-256: ingesting the same capture again changes nothing, and an interrupted ingest
     leaves nothing half-written. Exit status is 1 only when nothing could be read (see --strict).
 
@@ -355,11 +356,14 @@ def query(
     ] = OutputFormat.table,
 ) -> None:
     """Run SQL over the observation tables: captures, flows, assets, capture_assets,
-    operations, identities, coverage (docs/observations.md describes every column).
+    operations, identities, coverage, names, sessions, roles (docs/observations.md describes
+    every column).
 
     Examples:
 
       cranewatch query "SELECT * FROM captures"
+
+      cranewatch query "SELECT protocol, client_ip, server_ip, keepalive_interval_s FROM sessions"
 
       cranewatch query "SELECT vendor, count(*) FROM assets GROUP BY ALL" --format csv
 
