@@ -242,13 +242,15 @@ def _parse_v4(payload: bytes) -> ParseResult:
     facts = _Facts(result)
     if server:
         source = f"dhcp {name}" if code else "bootp reply"
-        facts.add("role", "dhcp_server", source, 0.7 if relayed else 1.0)
+        # through a relay the sender may be the relay agent, not the server
+        sure = 0.7 if relayed else 1.0
+        facts.add("role", "dhcp_server", source, sure)
         for opt, attribute in ((3, "offered_router"), (6, "offered_dns")):
             raw = options.get(opt, b"")
             for i in range(0, min(len(raw), 4 * MAX_ADDRS) - 3, 4):
-                facts.add(attribute, _ip4(raw[i : i + 4]), f"dhcp option {opt}")
+                facts.add(attribute, _ip4(raw[i : i + 4]), f"dhcp option {opt}", sure)
         if 15 in options:
-            facts.add("domain", _text(options[15]), "dhcp option 15")
+            facts.add("domain", _text(options[15]), "dhcp option 15", sure)
         if 60 in options:  # a server's own vendor class (e.g. ArubaAP)
             facts.add("vendor_class", _text(options[60]), "dhcp option 60")
         if code == 5 and address and not broadcast and giaddr == "0.0.0.0":

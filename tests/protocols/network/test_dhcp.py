@@ -134,6 +134,10 @@ def test_ack_assigns_the_address_to_the_receiver_only_when_unicast(
     assert receiver == ([("ip_address", "10.9.0.50", "dhcp ack yiaddr")] if receiver_fact else [])
     (role,) = [i for i in result.identities if i.attribute == "role"]
     assert (role.source, role.confidence) == ("dhcp ack", role_confidence)
+    # what the server hands out is as sure as who the server is
+    handed = {i.attribute: i.confidence for i in result.identities
+              if i.attribute in ("offered_router", "offered_dns", "domain")}  # fmt: skip
+    assert handed and set(handed.values()) == {role_confidence}, handed
 
 
 def test_relayed_request_has_no_facts_about_the_relay() -> None:
