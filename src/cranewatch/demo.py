@@ -4,7 +4,9 @@ Until the testbed's example captures and the example port land (see the issues o
 and the fleet registry), the demo generates a deterministic synthetic crane-network capture, with
 a hidden cellular modem in it, ingests it into a workspace and writes a short summary: what was
 captured, which devices talk (with their IEEE vendor), the largest conversations, and the devices
-whose vendor makes cellular routers. It prints where the summary and the workspace are.
+whose vendor makes cellular routers, what devices announce about themselves, the remote-access
+and tunnel sessions, the names looked up, and the roles devices play. It prints where the
+summary and the workspace are.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ SECTIONS: tuple[tuple[str, str], ...] = (
         "FROM flows WHERE proto IS NOT NULL ORDER BY bytes DESC LIMIT 10",
     ),
     (
-        "Industrial protocols recognised (coverage)",
+        "Protocols recognised (coverage)",
         "SELECT coalesce(protocol, '(not recognised)') AS protocol, method, count(*) AS flows, "
         "sum(pdus) AS pdus, sum(gap_bytes) AS gap_bytes, sum(undecoded_bytes) AS undecoded_bytes, "
         "bool_or(midstream) AS midstream FROM coverage GROUP BY ALL ORDER BY pdus DESC",
@@ -61,6 +63,28 @@ SECTIONS: tuple[tuple[str, str], ...] = (
         "FROM flows f JOIN (SELECT DISTINCT mac, vendor FROM assets WHERE regexp_matches("
         "lower(vendor), 'teltonika|sierra wireless|cradlepoint|robustel|inhand|digi')) m "
         "ON m.mac IN (f.src_mac, f.dst_mac) ORDER BY f.packets DESC LIMIT 10",
+    ),
+    (
+        "What devices announce about themselves (identities from DHCP, LLDP, syslog, ...)",
+        "SELECT i.ip, i.mac, i.attribute, i.value, i.protocol, i.source FROM identities i "
+        "WHERE i.attribute IN ('hostname', 'vendor_class', 'system_description', 'platform', "
+        "'software', 'os') ORDER BY i.ip NULLS LAST, i.attribute LIMIT 20",
+    ),
+    (
+        "Remote-access and tunnel sessions",
+        "SELECT protocol, kind, client_ip, server_ip, server_port, round(duration_s, 1) "
+        "AS duration_s, contacts, keepalive_interval_s, encrypted, industrial_pdus, "
+        "industrial_writes FROM sessions ORDER BY start_ts LIMIT 10",
+    ),
+    (
+        "Names looked up and connected to",
+        "SELECT ip, name, action, protocol, sum(count) AS count FROM names "
+        "WHERE action IN ('asked', 'connected') GROUP BY ALL ORDER BY count DESC LIMIT 10",
+    ),
+    (
+        "Roles on the network",
+        "SELECT role, mac, ip, basis FROM roles "
+        "WHERE role NOT IN ('switch', 'router') ORDER BY role, ip LIMIT 15",
     ),
 )
 
