@@ -9,7 +9,7 @@ the handshake gives it away:
   or ``boot-<...>.net.anydesk.com`` (confidence 0.97);
 - its certificates are self-signed with fixed subjects: the client presents "AnyDesk Client",
   relays "AnyNet Relay" issued by "AnyNet Root CA" (O=philandro Software GmbH, AnyDesk's former
-  company name); on a TLS handshake to TCP 7070 or 6568 either subject gives 0.95;
+  company name); on a TLS handshake either subject gives 0.9, 0.95 on TCP 7070 or 6568;
 - TCP 7070 is the port of direct (LAN) connections and 6568 the relay port (80 and 443 are
   fallbacks): a TLS ClientHello to 7070 without other evidence gives 0.6, below the TLS
   analyzer's 0.95, so the TLS analyzer keeps such a flow unless the handshake says AnyDesk.
@@ -74,10 +74,10 @@ class AnyDeskAnalyzer:
         hello = tls.parse_client_hello(client)
         if hello is not None and _anydesk_sni(hello.sni):
             return 0.97
-        if server_port in PORTS and (
-            tls.anydesk_certificate_in(server) or tls.anydesk_certificate_in(client)
-        ):
-            return 0.95
+        if tls.anydesk_certificate_in(server) or tls.anydesk_certificate_in(client):
+            # the subjects are AnyDesk's own: content enough on any port (relays fall back to
+            # 80 and 443), surer on its ports
+            return 0.95 if server_port in PORTS else 0.9
         if server_port == 7070:
             return 0.6
         return 0.0

@@ -67,7 +67,8 @@ def test_relay_certificate_on_anydesk_ports(relay_certificate: bytes) -> None:
     for port in (7070, 6568):
         mine = ANALYZER.detect(hello, relay_certificate, port)
         assert mine == 0.95 and tls.ANALYZER.detect(hello, relay_certificate, port) < mine
-    assert ANALYZER.detect(hello, relay_certificate, 443) == 0.0  # certificate, wrong port
+    # on another port the certificate still says AnyDesk, a little less surely
+    assert ANALYZER.detect(hello, relay_certificate, 443) == 0.9
     assert ANALYZER.detect(hello, b"", 7070) == 0.6  # port alone: the TLS analyzer wins
     assert tls.ANALYZER.detect(hello, b"", 7070) == 0.95
     assert ANALYZER.detect(b"GET / HTTP/1.1\r\n", b"", 7070) == 0.0
