@@ -28,7 +28,8 @@ def read_columns(path: Path, columns: list[str]) -> pa.Table:
 def plain(table: pa.Table) -> list[dict[str, Any]]:
     """Rows as dicts, timestamps as int nanoseconds."""
     columns = [c.cast(pa.int64()) if pa.types.is_timestamp(c.type) else c for c in table.columns]
-    return pa.table(columns, names=table.column_names).to_pylist()
+    rows: list[dict[str, Any]] = pa.table(columns, names=table.column_names).to_pylist()
+    return rows
 
 
 def table_from_rows(schema: pa.Schema, rows: Iterable[dict[str, Any]]) -> pa.Table:

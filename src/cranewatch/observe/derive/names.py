@@ -57,9 +57,10 @@ def connected_names(names: pa.Table, flows: Path, coverage: Path) -> pa.Table:
     protocols = _protocols(coverage, candidates["flow_id"])
     grouped: dict[tuple[Any, ...], dict[str, Any]] = {}
     for f in plain(candidates):
-        given = since.get((f["src_ip"], f["dst_ip"]))
-        if not given:
+        pair = (f["src_ip"], f["dst_ip"])
+        if pair not in since:  # (a defaultdict: no lookup that would add the pair)
             continue
+        given = since[pair]
         protocol = protocols.get(f["flow_id"]) or _transport(f["proto"])
         if protocol in RESOLVERS:
             continue

@@ -290,7 +290,7 @@ def _conflicts(claims: set[tuple[Any, Any, str]]) -> list[Row]:
     by_address: dict[tuple[Any, str], set[str]] = defaultdict(set)
     for vlan, mac, ip in claims:
         by_address[(vlan, ip)].add(mac)
-    out = []
+    out: list[Row] = []
     for (vlan, ip), macs in by_address.items():
         if len(macs) >= 2:
             listed = sorted(macs)

@@ -140,7 +140,7 @@ class Sessions:
         # no timestamp columns: converting those to Python imports pandas when installed
         batch = flows_batch(keys, stats, "").select(_COLUMNS).to_pydict()
         for i, f in enumerate(fid.tolist()):
-            protocol, kind = self.kind.pop(f, None) or (carriers[f], "tunnel")
+            protocol, kind = self.kind.pop(f) if f in self.kind else (carriers[f], "tunnel")
             slot = int(self.slot_of[f])
             contacts: int | None = None
             keepalive = regularity = None
@@ -192,5 +192,6 @@ class Sessions:
     def table(self, sha256: str) -> pa.Table:
         cols = dict(self.cols)
         cols["capture_sha256"] = [sha256] * len(cols["flow_id"])
-        order = sorted(range(len(cols["flow_id"])), key=lambda i: (cols["start_ts"][i], i))  # type: ignore[index]
+        starts = cols["start_ts"]
+        order = sorted(range(len(starts)), key=lambda i: (starts[i], i))
         return table_of(SESSIONS.arrow, {k: [v[i] for i in order] for k, v in cols.items()})
