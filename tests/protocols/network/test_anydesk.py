@@ -8,11 +8,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from tests.fuzzing import fuzz_settings
-from tests.protocols.network.test_tls import (
+from tests.protocols.network._oracle import live_detection_mismatches
+from tests.protocols.network._tls_messages import (
     certificate_message,
     client_hello_record,
     handshake,
-    live_detection_mismatches,
     record,
     self_signed_der,
     server_hello_body,

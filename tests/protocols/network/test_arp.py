@@ -4,21 +4,18 @@ and fuzzing."""
 
 from __future__ import annotations
 
-import functools
 import shutil
-import subprocess
-import tempfile
 from collections import Counter
-from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from tests.conftest import require_tool
 from tests.fuzzing import fuzz_settings
 from tests.protocols import _wire_oracle as O
+from tests.protocols.network._checks import check_datagram, parse_one
+from tests.protocols.network._oracle import datagram_claims, tshark_fields, tshark_frames
 
-from cranewatch.protocols._base import IDENTITY_ATTRIBUTES, DatagramAnalyzer, ParseResult
+from cranewatch.protocols._base import IDENTITY_ATTRIBUTES, DatagramAnalyzer
 from cranewatch.protocols.arp import ANALYZER
 
 CAPTURES = (
@@ -36,9 +33,7 @@ def arp(op: int, sha: str, spa: str, tha: str, tpa: str) -> bytes:
 
 
 def parse(payload: bytes, state: dict | None = None):
-    result = ANALYZER.parse(payload, True, {} if state is None else state)
-    assert result.error is None, result.error
-    assert len(result.operations) == 1
+    result = parse_one(ANALYZER, payload, state=state)
     assert ANALYZER.detect(payload, True, 0) >= 0.9
     ids = [(i.attribute, i.value, i.about, i.confidence, i.source) for i in result.identities]
     return result.operations[0], ids
@@ -141,14 +136,11 @@ def units() -> dict[str, list[O.Unit]]:
 
 
 def _tshark_rows(tshark: str, capture: str) -> dict[int, list[str]]:
-    out = subprocess.run(
-        [tshark, "-n", "-r", str(O.CAPTURES / capture), "-Y", "arp", "-T", "fields",
-         "-e", "frame.number", "-e", "arp.opcode", "-e", "arp.src.proto_ipv4",
-         "-e", "arp.dst.proto_ipv4", "-e", "arp.src.hw_mac", "-e", "arp.isgratuitous",
-         "-e", "arp.isprobe", "-e", "arp.isannouncement"],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
-    return {int(r[0]): r[1:] for r in (line.split("\t") for line in out.splitlines() if line)}
+    rows = tshark_fields(tshark, capture, "arp", "frame.number", "arp.opcode",
+                         "arp.src.proto_ipv4", "arp.dst.proto_ipv4", "arp.src.hw_mac",
+                         "arp.isgratuitous", "arp.isprobe", "arp.isannouncement",
+                         options=("-n",))  # fmt: skip
+    return {int(r[0]): r[1:] for r in rows}
 
 
 def test_captures_parse_without_errors(units: dict[str, list[O.Unit]]) -> None:
@@ -188,64 +180,18 @@ def test_capture_names_and_identities(units: dict[str, list[O.Unit]]) -> None:
 
 
 # -- detection over every frame of every capture ------------------------------------------
-@functools.lru_cache(maxsize=4)
-def tshark_frames(tshark: str, display_filter: str) -> dict[str, set[int]]:
-    """Frames tshark shows ``display_filter`` in, per capture (one run over all captures
-    concatenated with mergecap; frame numbers mapped back with capinfos' counts)."""
-    captures = O.all_captures()
-    mergecap, capinfos = require_tool("mergecap"), require_tool("capinfos")
-    with tempfile.TemporaryDirectory() as tmp:
-        merged = Path(tmp) / "all.pcapng"
-        subprocess.run([mergecap, "-a", "-w", str(merged), *map(str, captures)], check=True,
-                       capture_output=True)  # fmt: skip
-        out = subprocess.run([tshark, "-n", "-r", str(merged), "-Y", display_filter, "-T",
-                              "fields", "-e", "frame.number"], check=True, capture_output=True,
-                             text=True).stdout  # fmt: skip
-    info = subprocess.run([capinfos, "-T", "-c", "-r", *map(str, captures)], check=True,
-                          capture_output=True, text=True).stdout  # fmt: skip
-    counts = {Path(line.split("\t")[0]).name: int(line.split("\t")[1])
-              for line in info.splitlines() if line}  # fmt: skip
-    result: dict[str, set[int]] = {c.name: set() for c in captures}
-    starts, first = [], 0
-    for c in captures:
-        starts.append((first, c.name))
-        first += counts[c.name]
-    for number in map(int, out.split()):
-        base, name = max(s for s in starts if s[0] < number)
-        result[name].add(number - base)
-    return result
-
-
-def claimed_frames(analyzer: object, threshold: float = 0.5) -> dict[str, set[int]]:
-    """Frames of every capture whose UDP payload or layer-2 data ``detect`` claims."""
-    out: dict[str, set[int]] = {}
-    for capture in O.all_captures():
-        found = out.setdefault(capture.name, set())
-        for flow in O.flows(str(capture)).values():
-            if flow.proto != 17 and flow.ethertype is None:
-                continue
-            for frame, direction, data in flow.datagrams:
-                payload = O.datagram_payload(flow, data)
-                if analyzer.detect(payload, direction == 0, flow.dst_port or 0) >= threshold:  # type: ignore[attr-defined]
-                    found.add(frame)
-    return out
-
-
 @pytest.mark.needs_tshark
 def test_detection_by_content_over_all_captures(tshark: str) -> None:
     if shutil.which("mergecap") is None:
         pytest.skip("mergecap is not installed")
     expected = tshark_frames(tshark, "arp")
     assert sum(len(v) for v in expected.values()) == 31
-    assert claimed_frames(ANALYZER) == expected
+    assert datagram_claims(ANALYZER, layer2=True) == expected
 
 
 # -- fuzzing ---------------------------------------------------------------------------------
 def _check(data: bytes) -> None:
-    result = ANALYZER.parse(data, True, {})
-    assert isinstance(result, ParseResult)
-    assert result.operations or result.error
-    assert 0.0 <= ANALYZER.detect(data, True, 0) <= 1.0
+    check_datagram(ANALYZER, data, True, 0)
 
 
 @fuzz_settings(300)

@@ -4,16 +4,15 @@ detection over every frame of every capture, lying lengths and fuzzing."""
 
 from __future__ import annotations
 
-import subprocess
-import tempfile
 from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from tests.conftest import require_tool
 from tests.fuzzing import fuzz_settings
 from tests.protocols import _wire_oracle as O
+from tests.protocols.network._checks import check_datagram, parse_one
+from tests.protocols.network._oracle import datagram_claims, tshark_fields, tshark_frames
 
 from cranewatch.protocols._base import IDENTITY_ATTRIBUTES, DatagramAnalyzer, ParseResult
 from cranewatch.protocols.cdp import ANALYZER, MAX_TLVS, os_name, software_line
@@ -41,9 +40,7 @@ IPV6 = bytes.fromhex(
 
 
 def parse(payload: bytes):
-    result = ANALYZER.parse(payload, False, {})
-    assert result.error is None, result.error
-    assert len(result.operations) == 1
+    result = parse_one(ANALYZER, payload, False)
     assert ANALYZER.detect(payload, False, 0) >= 0.9
     assert all(i.about == "sender" for i in result.identities)
     return result.operations[0], {(i.attribute, i.value, i.source) for i in result.identities}
@@ -188,12 +185,7 @@ def test_capture_identities(units: list[tuple[int, bytes, ParseResult]]) -> None
 def test_agrees_with_tshark(tshark: str, units: list[tuple[int, bytes, ParseResult]]) -> None:
     fields = ("cdp.version", "cdp.deviceid", "cdp.platform", "cdp.portid", "cdp.capabilities",
               "cdp.nrgyz.ip_address", "cdp.software_version", "cdp.ttl")  # fmt: skip
-    command = [tshark, "-n", "-r", str(O.CAPTURES / CAPTURE), "-Y", "cdp", "-T", "fields",
-               "-E", "separator=|", "-e", "frame.number"]  # fmt: skip
-    for field in fields:
-        command += ["-e", field]
-    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-    rows = [line.split("|") for line in out.splitlines() if line]
+    rows = tshark_fields(tshark, CAPTURE, "cdp", "frame.number", *fields, options=("-n",))
     assert [int(r[0]) for r in rows] == [u[0] for u in units]
     (row,) = rows
     ((_, _, result),) = units
@@ -220,62 +212,16 @@ def test_zeek_logs_the_frame_we_decode_as_unknown(
 
 
 # -- detection over every frame of every capture ------------------------------------------
-def tshark_frames(tshark: str, display_filter: str) -> dict[str, set[int]]:
-    """Frames tshark shows ``display_filter`` in, per capture (one run over all captures
-    concatenated with mergecap; frame numbers mapped back with capinfos' counts)."""
-    captures = O.all_captures()
-    mergecap, capinfos = require_tool("mergecap"), require_tool("capinfos")
-    with tempfile.TemporaryDirectory() as tmp:
-        merged = Path(tmp) / "all.pcapng"
-        subprocess.run([mergecap, "-a", "-w", str(merged), *map(str, captures)], check=True,
-                       capture_output=True)  # fmt: skip
-        out = subprocess.run([tshark, "-n", "-r", str(merged), "-Y", display_filter, "-T",
-                              "fields", "-e", "frame.number"], check=True, capture_output=True,
-                             text=True).stdout  # fmt: skip
-    info = subprocess.run([capinfos, "-T", "-c", "-r", *map(str, captures)], check=True,
-                          capture_output=True, text=True).stdout  # fmt: skip
-    counts = {Path(line.split("\t")[0]).name: int(line.split("\t")[1])
-              for line in info.splitlines() if line}  # fmt: skip
-    result: dict[str, set[int]] = {c.name: set() for c in captures}
-    starts, first = [], 0
-    for c in captures:
-        starts.append((first, c.name))
-        first += counts[c.name]
-    for number in map(int, out.split()):
-        base, name = max(s for s in starts if s[0] < number)
-        result[name].add(number - base)
-    return result
-
-
-def claimed_frames(analyzer: object, threshold: float = 0.5) -> dict[str, set[int]]:
-    """Frames of every capture whose UDP payload or layer-2 data (802.3: from the LLC header
-    on) ``detect`` claims."""
-    out: dict[str, set[int]] = {}
-    for capture in O.all_captures():
-        found = out.setdefault(capture.name, set())
-        for flow in O.flows(str(capture)).values():
-            if flow.proto != 17 and flow.ethertype is None:
-                continue
-            for frame_no, direction, data in flow.datagrams:
-                payload = O.datagram_payload(flow, data)
-                if analyzer.detect(payload, direction == 0, flow.dst_port or 0) >= threshold:  # type: ignore[attr-defined]
-                    found.add(frame_no)
-    return out
-
-
 @pytest.mark.needs_tshark
 def test_detection_by_content_over_all_captures(tshark: str) -> None:
     expected = tshark_frames(tshark, "cdp")
     assert sum(len(v) for v in expected.values()) == 1
-    assert claimed_frames(ANALYZER) == expected
+    assert datagram_claims(ANALYZER, layer2=True) == expected
 
 
 # -- fuzzing ---------------------------------------------------------------------------------
 def _check(data: bytes) -> None:
-    result = ANALYZER.parse(data, False, {})
-    assert isinstance(result, ParseResult)
-    assert result.operations or result.error
-    assert 0.0 <= ANALYZER.detect(data, False, 0) <= 1.0
+    check_datagram(ANALYZER, data, False, 0)
 
 
 @fuzz_settings(300)

@@ -14,7 +14,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from tests.fuzzing import fuzz_settings
 from tests.protocols import _wire_oracle as O
-from tests.protocols.network import _names_oracle as N
+from tests.protocols.network._checks import check_datagram, parse_one
+from tests.protocols.network._oracle import datagram_claims, frame_fields, tshark_frames
 
 from cranewatch.protocols._base import (
     IDENTITY_ATTRIBUTES,
@@ -55,10 +56,7 @@ OFFER_OPTIONS = (opt(53, b"\x02") + opt(54, ip("10.9.0.1")) + opt(51, struct.pac
 
 
 def parse(payload: bytes) -> ParseResult:
-    result = ANALYZER.parse(payload, True, {})
-    assert result.error is None, result.error
-    assert len(result.operations) == 1
-    return result
+    return parse_one(ANALYZER, payload)
 
 
 def facts(result: ParseResult) -> set[tuple[str, str, str, str | None, float]]:
@@ -304,11 +302,11 @@ def _by_frame(found: list[O.Unit]) -> dict[int, O.Unit]:
 def test_v4_options_agree_with_tshark(tshark: str, units: dict[str, list[O.Unit]]) -> None:
     checked = 0
     for capture in (ALL_TYPES, MIXED):
-        rows = N.tshark_fields(tshark, capture, "dhcp",
-                               ["dhcp.option.dhcp", "dhcp.option.hostname",
-                                "dhcp.option.vendor_class_id", "dhcp.option.request_list_item",
-                                "dhcp.option.domain_name", "dhcp.option.router",
-                                "dhcp.option.domain_name_server", "dhcp.hw.mac_addr"])  # fmt: skip
+        rows = frame_fields(tshark, capture, "dhcp",
+                            "dhcp.option.dhcp", "dhcp.option.hostname",
+                            "dhcp.option.vendor_class_id", "dhcp.option.request_list_item",
+                            "dhcp.option.domain_name", "dhcp.option.router",
+                            "dhcp.option.domain_name_server", "dhcp.hw.mac_addr")  # fmt: skip
         ours = _by_frame(units[capture])
         assert {int(r[0]) for r in rows} <= set(ours)
         for frame, mtype, host, vendor, prl, domain, router, dns, mac in rows:
@@ -331,10 +329,10 @@ def test_v4_options_agree_with_tshark(tshark: str, units: dict[str, list[O.Unit]
 
 @pytest.mark.needs_tshark
 def test_v6_options_agree_with_tshark(tshark: str, units: dict[str, list[O.Unit]]) -> None:
-    rows = N.tshark_fields(tshark, MIXED, "dhcpv6",
-                           ["dhcpv6.msgtype", "dhcpv6.client_domain", "dhcpv6.vendorclass.data",
-                            "dhcpv6.duidllt.link_layer_addr",
-                            "dhcpv6.requested_option_code"])  # fmt: skip
+    rows = frame_fields(tshark, MIXED, "dhcpv6",
+                        "dhcpv6.msgtype", "dhcpv6.client_domain", "dhcpv6.vendorclass.data",
+                        "dhcpv6.duidllt.link_layer_addr",
+                        "dhcpv6.requested_option_code")  # fmt: skip
     ours = _by_frame(units[MIXED])
     assert len(rows) == 28
     for frame, mtype, fqdn, vendor, mac, oro in rows:
@@ -356,19 +354,16 @@ def test_mixed_capture_identities(units: dict[str, list[O.Unit]]) -> None:
 
 @pytest.mark.needs_tshark
 def test_detection_over_all_captures(tshark: str) -> None:
-    expected = N.tshark_frames(tshark, "dhcp || dhcpv6")
+    expected = tshark_frames(tshark, "dhcp || dhcpv6")
     assert sum(map(len, expected.values())) == 9 + 62 + 28
-    assert N.datagram_claims(ANALYZER) == expected
+    assert datagram_claims(ANALYZER) == expected
 
 
 # -- fuzzing -------------------------------------------------------------------------------
 def _check(data: bytes) -> None:
-    result = ANALYZER.parse(data, True, {})
-    assert isinstance(result, ParseResult)
-    assert result.operations or result.error
+    result = check_datagram(ANALYZER, data, True, 67)
     for fact in result.identities:
         assert len(fact.value) <= 255
-    assert 0.0 <= ANALYZER.detect(data, True, 67) <= 1.0
     assert 0.0 <= ANALYZER.detect(data, False, 547) <= 1.0
 
 

@@ -13,7 +13,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 from tests.fuzzing import fuzz_settings
 from tests.protocols import _wire_oracle as O
-from tests.protocols.network import _names_oracle as N
+from tests.protocols.network._checks import parse_one
+from tests.protocols.network._dns_messages import header, name, question, rr
+from tests.protocols.network._oracle import (
+    datagram_claims,
+    frame_fields,
+    stream_claims,
+    tshark_frames,
+)
 
 from cranewatch.protocols import _dnswire as W
 from cranewatch.protocols._base import (
@@ -34,26 +41,6 @@ UNFRAGMENTED = "dns && !(ip.frag_offset > 0)"
 ZEEK_ECS = O.ZEEK / "dns" / "dns_recursive_queries_edns_ecs" / "output"
 
 
-# -- message builders ----------------------------------------------------------------------
-def name(text: str) -> bytes:
-    out = b""
-    for label in text.split(".") if text else []:
-        out += bytes([len(label)]) + label.encode()
-    return out + b"\x00"
-
-
-def header(ident: int, flags: int, qd: int = 1, an: int = 0, ns: int = 0, ar: int = 0) -> bytes:
-    return struct.pack(">HHHHHH", ident, flags, qd, an, ns, ar)
-
-
-def question(qname: str, qtype: int = 1, qclass: int = 1) -> bytes:
-    return name(qname) + struct.pack(">HH", qtype, qclass)
-
-
-def rr(owner: bytes, rtype: int, rdata: bytes, rclass: int = 1, ttl: int = 60) -> bytes:
-    return owner + struct.pack(">HHIH", rtype, rclass, ttl, len(rdata)) + rdata
-
-
 QUERY = header(0x1234, 0x0100) + question("vpn.example-modem.com", 1)
 PTR_NAME = name("7.2.0.10.in-addr.arpa")
 # the asked name is a CNAME (a compression pointer to the question at offset 12) of a
@@ -66,10 +53,7 @@ CHAIN = (header(0x1234, 0x8180, qd=1, an=4) + question("remote.vendor.com", 1)
 
 
 def parse(payload: bytes) -> ParseResult:
-    result = UDP.parse(payload, True, {})
-    assert result.error is None, result.error
-    assert len(result.operations) == 1
-    return result
+    return parse_one(UDP, payload)
 
 
 def test_contract() -> None:
@@ -252,9 +236,9 @@ def _ours(units: list[O.Unit]) -> dict[int, O.Unit]:
 def test_questions_and_answers_agree_with_tshark(
     tshark: str, units: list[O.Unit], tcp_units: list[O.Unit]
 ) -> None:
-    rows = N.tshark_fields(tshark, ECS_CAPTURE, UNFRAGMENTED,
-                           ["dns.flags.response", "dns.qry.name", "dns.qry.type", "dns.a",
-                            "dns.aaaa", "dns.flags.rcode"])  # fmt: skip
+    rows = frame_fields(tshark, ECS_CAPTURE, UNFRAGMENTED,
+                        "dns.flags.response", "dns.qry.name", "dns.qry.type", "dns.a",
+                        "dns.aaaa", "dns.flags.rcode")  # fmt: skip
     ours = _ours(units + tcp_units)
     assert set(ours) == {int(r[0]) for r in rows}
     addresses = 0
@@ -312,7 +296,7 @@ def test_resolved_names_and_server_role(units: list[O.Unit]) -> None:
 
 @pytest.mark.needs_tshark
 def test_loopback_query_of_the_opcua_capture(tshark: str) -> None:
-    rows = N.tshark_fields(tshark, OPCUA_CAPTURE, "dns", ["dns.qry.name"])
+    rows = frame_fields(tshark, OPCUA_CAPTURE, "dns", "dns.qry.name")
     units = O.run_datagrams(UDP, O.CAPTURES / OPCUA_CAPTURE)
     assert [(n.name, n.action) for u in units for n in u.result.names] == [
         (r[1], "asked") for r in rows
@@ -321,10 +305,10 @@ def test_loopback_query_of_the_opcua_capture(tshark: str) -> None:
 
 @pytest.mark.needs_tshark
 def test_detection_over_all_captures(tshark: str) -> None:
-    udp = N.tshark_frames(tshark, f"udp && {UNFRAGMENTED}")
+    udp = tshark_frames(tshark, f"udp && {UNFRAGMENTED}")
     assert sum(map(len, udp.values())) > 70
-    assert N.datagram_claims(UDP) == udp
-    assert N.stream_claims(TCP) == N.tshark_frames(tshark, "dns && tcp")
+    assert datagram_claims(UDP) == udp
+    assert stream_claims(TCP) == tshark_frames(tshark, "dns && tcp")
 
 
 # -- fuzzing -------------------------------------------------------------------------------

@@ -4,22 +4,22 @@ with tshark; then the stop rule, detection over every capture, short packets and
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 from typing import Any
 
-import dpkt
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from tests.fuzzing import fuzz_settings
 from tests.protocols import _wire_oracle as O
+from tests.protocols.network._oracle import tshark_fields
+from tests.protocols.network._pcap import write_ip_pcap
 
 from cranewatch.protocols._base import DatagramAnalyzer, ParseResult
 from cranewatch.protocols.esp import ANALYZER, MAX_TRACKED, OPS_PER_SPI
 from cranewatch.testing.streams import collect
 
-CLIENT, SERVER = bytes([10, 0, 0, 5]), bytes([203, 0, 113, 9])
+CLIENT, SERVER = "10.0.0.5", "203.0.113.9"
 OUT_SPI, IN_SPI, REKEY_SPI = 0xC1A0_0001, 0x5E77_0002, 0xC1A0_0003
 
 
@@ -44,14 +44,7 @@ def tunnel() -> list[tuple[bool, bytes]]:
 @pytest.fixture(scope="module")
 def capture(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("esp") / "esp_tunnel.pcap"
-    with path.open("wb") as f:
-        writer = dpkt.pcap.Writer(f)
-        for i, (from_client, payload) in enumerate(tunnel()):
-            src, dst = (CLIENT, SERVER) if from_client else (SERVER, CLIENT)
-            ip = dpkt.ip.IP(src=src, dst=dst, p=50, ttl=64, data=payload)
-            ip.len = 20 + len(payload)
-            eth = dpkt.ethernet.Ethernet(src=b"\x02" * 6, dst=b"\x04" * 6, type=0x0800, data=ip)
-            writer.writepkt(bytes(eth), ts=1_700_000_000 + i * 0.5)
+    write_ip_pcap(path, tunnel(), proto=50, client=CLIENT, server=SERVER)
     return path
 
 
@@ -95,10 +88,8 @@ def test_first_packets_per_spi_then_stop(capture: Path) -> None:
 
 @pytest.mark.needs_tshark
 def test_spis_and_sequences_equal_tshark(tshark: str, capture: Path) -> None:
-    out = subprocess.run([tshark, "-r", str(capture), "-T", "fields", "-e", "frame.number",
-                          "-e", "esp.spi", "-e", "esp.sequence"],
-                         capture_output=True, text=True, check=True).stdout  # fmt: skip
-    theirs = {int(f): (int(spi, 16), int(seq)) for f, spi, seq in map(str.split, out.splitlines())}
+    rows = tshark_fields(tshark, capture, None, "frame.number", "esp.spi", "esp.sequence")
+    theirs = {int(f): (int(spi, 16), int(seq)) for f, spi, seq in rows}
     assert len(theirs) == len(tunnel())
     ours = {frame: (op.detail["spi"], op.detail["sequence"])
             for frame, _, r in run_flow(capture) for op in r.operations}  # fmt: skip

@@ -12,7 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from tests.fuzzing import fuzz_settings
 from tests.protocols import _wire_oracle as O
-from tests.protocols.network.test_tls import live_detection_mismatches, run_in_order
+from tests.protocols.network._oracle import live_detection_mismatches, run_in_order
+from tests.protocols.network._pcap import write_tcp_pcap
 
 from cranewatch.protocols._base import ParseResult, StreamAnalyzer
 from cranewatch.protocols.ftp import ANALYZER, COMMANDS, MAX_LINE, greeting_software
@@ -138,38 +139,17 @@ def test_detect() -> None:
 
 
 # -- the session as a capture, run the way the dispatcher runs it -------------------------------
-def write_session_pcap(path: Path) -> None:
-    import dpkt
-
-    client, server = bytes([10, 0, 0, 5]), bytes([10, 0, 0, 21])
-    seq = {True: 1000, False: 5000}
-    frames: list[bytes] = []
-
-    def segment(from_client: bool, flags: int, payload: bytes = b"") -> None:
-        src, dst = (client, server) if from_client else (server, client)
-        sport, dport = (40001, 21) if from_client else (21, 40001)
-        tcp = dpkt.tcp.TCP(sport=sport, dport=dport, seq=seq[from_client],
-                           ack=seq[not from_client], flags=flags, data=payload)  # fmt: skip
-        seq[from_client] += len(payload) + (1 if flags & dpkt.tcp.TH_SYN else 0)
-        ip = dpkt.ip.IP(src=src, dst=dst, p=dpkt.ip.IP_PROTO_TCP, data=tcp)
-        ip.len = len(ip)
-        eth = dpkt.ethernet.Ethernet(src=b"\x02" * 6, dst=b"\x04" * 6, data=ip)
-        frames.append(bytes(eth))
-
-    segment(True, dpkt.tcp.TH_SYN)
-    segment(False, dpkt.tcp.TH_SYN | dpkt.tcp.TH_ACK)
-    segment(True, dpkt.tcp.TH_ACK)
-    for from_client, line in SESSION:
-        segment(from_client, dpkt.tcp.TH_ACK | dpkt.tcp.TH_PUSH, line)
-    with path.open("wb") as out:
-        writer = dpkt.pcap.Writer(out)
-        for i, raw in enumerate(frames):
-            writer.writepkt(raw, ts=1_700_000_000 + i * 0.01)
-
-
 def test_session_pcap_through_the_stream_runner(tmp_path: Path) -> None:
     path = tmp_path / "ftp_session.pcap"
-    write_session_pcap(path)
+    write_tcp_pcap(
+        path,
+        SESSION,
+        port=21,
+        client_port=40001,
+        client="10.0.0.5",
+        server="10.0.0.21",
+        handshake=True,
+    )
     units = run_in_order(ANALYZER, str(path))
     names = [op.name for u in units for op in u.result.operations]
     assert names == [op.name for r in run(SESSION) for op in r.operations]

@@ -5,8 +5,6 @@ lying lengths and fuzzing."""
 from __future__ import annotations
 
 import struct
-import subprocess
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -16,6 +14,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from tests.fuzzing import fuzz_settings
 from tests.protocols import _wire_oracle as O
+from tests.protocols.network._checks import check_datagram
+from tests.protocols.network._oracle import datagram_flow_mismatches, tshark_fields
+from tests.protocols.network._pcap import write_udp_pcap
 
 from cranewatch.protocols._base import IDENTITY_ATTRIBUTES, DatagramAnalyzer, ParseResult
 from cranewatch.protocols.gtp import ANALYZER, apn, tbcd
@@ -193,32 +194,16 @@ def test_lying_lengths(length: int) -> None:
 
 
 # -- tshark on the hand-built messages ----------------------------------------------------------
-def write_pcap(path: Path, payloads: list[bytes], port: int = 2123) -> None:
-    with path.open("wb") as fh:
-        writer = dpkt.pcap.Writer(fh)
-        for i, payload in enumerate(payloads):
-            udp = dpkt.udp.UDP(sport=port, dport=port, data=payload)
-            udp.ulen = 8 + len(payload)
-            ip = dpkt.ip.IP(src=b"\x0a\x00\x00\x01", dst=b"\x0a\x00\x00\x02", p=17, data=udp)
-            ip.len = 20 + udp.ulen
-            eth = dpkt.ethernet.Ethernet(src=b"\x02" * 6, dst=b"\x04" * 6, data=ip)
-            writer.writepkt(bytes(eth), ts=time.time() + i)
-
-
 @pytest.mark.needs_tshark
 def test_agrees_with_tshark_on_built_messages(tshark: str, tmp_path: Path) -> None:
     pcap = tmp_path / "gtp.pcap"
-    write_pcap(pcap, MESSAGES)
+    write_udp_pcap(pcap, MESSAGES, port=2123, client_port=2123)
     fields = ["gtp.message", "gtpv2.message_type", "e212.imsi", "gtp.apn", "gtpv2.apn",
               "gtp.ext_imeisv", "gtpv2.mei", "e164.msisdn", "gtp.cause", "gtpv2.cause"]  # fmt: skip
-    out = subprocess.run(
-        [tshark, "-r", str(pcap), "-T", "fields", "-E", "separator=|"]
-        + [arg for f in fields for arg in ("-e", f)],
-        capture_output=True, text=True, check=True,
-    ).stdout.splitlines()  # fmt: skip
-    assert len(out) == len(MESSAGES)
-    for msg, line in zip(MESSAGES, out, strict=True):
-        m1, m2, imsi, apn1, apn2, imei1, imei2, msisdn, cause1, cause2 = line.split("|")
+    rows = tshark_fields(tshark, pcap, None, *fields)
+    assert len(rows) == len(MESSAGES)
+    for msg, row in zip(MESSAGES, rows, strict=True):
+        m1, m2, imsi, apn1, apn2, imei1, imei2, msisdn, cause1, cause2 = row
         result = parse(msg)
         op = result.operations[0]
         facts = {i.attribute: i.value for i in result.identities}
@@ -277,12 +262,8 @@ def test_real_capture_outer_flow_is_decapsulated_by_the_engine() -> None:
 
 
 def test_real_capture_against_tshark(tshark: str, outer: list) -> None:
-    out = subprocess.run(
-        [tshark, "-r", str(CAPTURE), "-T", "fields", "-E", "separator=|", "-e", "gtp.message",
-         "-e", "gtp.teid", "-Y", "gtp"],
-        capture_output=True, text=True, check=True,
-    ).stdout.splitlines()  # fmt: skip
-    theirs = Counter(tuple(line.split("|")) for line in out)
+    rows = tshark_fields(tshark, CAPTURE, "gtp", "gtp.message", "gtp.teid")
+    theirs = Counter(tuple(row) for row in rows)
     ours: Counter[tuple[str, str]] = Counter()
     for *_, payload in outer:
         assert ANALYZER.detect(payload, True, 2152) == 0.9
@@ -308,24 +289,11 @@ def test_real_capture_against_zeek_tunnel_log(outer: list) -> None:
 
 # -- detection over every capture, fuzzing ---------------------------------------------------
 def test_claims_no_flow_of_any_capture() -> None:
-    wrong = []
-    for capture in O.all_captures():
-        for flow in O.flows(str(capture)).values():
-            if flow.proto == 6 or not flow.datagrams:
-                continue
-            frame, direction, data = flow.datagrams[0]
-            conf = ANALYZER.detect(O.datagram_payload(flow, data), direction == 0,
-                                   flow.dst_port or 0)  # fmt: skip
-            if conf >= 0.5:
-                wrong.append(f"{capture.name} frame {frame}: {conf}")
-    assert wrong == []
+    assert datagram_flow_mismatches(ANALYZER) == ([], 0)
 
 
 def _check(data: bytes) -> None:
-    result = ANALYZER.parse(data, True, {})
-    assert isinstance(result, ParseResult)
-    assert result.operations or result.error or result == ParseResult()
-    assert 0.0 <= ANALYZER.detect(data, True, 2123) <= 1.0
+    check_datagram(ANALYZER, data, True, 2123, empty_ok=True)
 
 
 @fuzz_settings(300)

@@ -6,10 +6,7 @@ capture and fuzzing."""
 from __future__ import annotations
 
 import datetime
-import functools
-import subprocess
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -17,6 +14,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from tests.fuzzing import fuzz_settings
 from tests.protocols import _wire_oracle as O
+from tests.protocols.network._oracle import (
+    datagram_flow_mismatches,
+    tshark_fields,
+    udp_capture_frames,
+)
 
 from cranewatch.protocols import ike
 from cranewatch.protocols._base import IDENTITY_ATTRIBUTES, DatagramAnalyzer, ParseResult
@@ -27,6 +29,7 @@ V2_CAPTURE = O.CAPTURES / "ipsec_ikev2_client_nat_t_fragmented.pcap"
 ZEEK = O.ZEEK / "ipsec"
 ISPI = bytes.fromhex("0102030405060708")
 RSPI = bytes.fromhex("a1a2a3a4a5a6a7a8")
+NO_DEFRAGMENT = ("-o", "ip.defragment:FALSE")
 
 
 # -- building messages ----------------------------------------------------------------------
@@ -395,12 +398,8 @@ def _tshark_rows(tshark: str, capture: Path) -> dict[int, list[str]]:
     fields = ["frame.number", "isakmp.ispi", "isakmp.rspi", "isakmp.version",
               "isakmp.exchangetype", "isakmp.flags", "isakmp.messageid", "isakmp.typepayload",
               "isakmp.vid_bytes", "isakmp.notify.msgtype"]  # fmt: skip
-    cmd = [tshark, "-r", str(capture), "-o", "ip.defragment:FALSE", "-Y", "isakmp", "-T",
-           "fields", "-E", "separator=|", "-E", "aggregator=,"]  # fmt: skip
-    for f in fields:
-        cmd += ["-e", f]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-    return {int(r[0]): r[1:] for r in (line.split("|") for line in out.splitlines())}
+    rows = tshark_fields(tshark, capture, "isakmp", *fields, options=NO_DEFRAGMENT)
+    return {int(r[0]): r[1:] for r in rows}
 
 
 @pytest.mark.needs_tshark
@@ -476,43 +475,13 @@ def test_agrees_with_zeek_ipsec_log(units: list[O.Unit], capture: Path) -> None:
 
 
 # -- detection over every capture ------------------------------------------------------------------
-def _tshark_ike_frames(tshark: str, capture: Path) -> set[int]:
-    cmd = [tshark, "-r", str(capture), "-o", "ip.defragment:FALSE", "-Y",
-           "isakmp || udpencap || (udp && esp)", "-T", "fields", "-e", "frame.number"]  # fmt: skip
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-    return {int(x) for x in out.split()}
-
-
-@functools.lru_cache(maxsize=1)
-def _udp_captures() -> tuple[Path, ...]:
-    return tuple(c for c in O.all_captures()
-                 if any(f.proto == 17 for f in O.flows(str(c)).values()))  # fmt: skip
-
-
 @pytest.mark.needs_tshark
 def test_detection_claims_only_ike_flows(tshark: str) -> None:
     """Every non-TCP flow of every capture: detect (>= 0.5 on its first datagram) iff tshark
     finds ISAKMP, UDP-encapsulated ESP or a NAT-keepalive in the flow (captures without UDP
     cannot hold IKE and are checked to be unclaimed without asking tshark)."""
-    udp = _udp_captures()
-    with ThreadPoolExecutor(4) as pool:
-        frames = dict(zip(udp, pool.map(lambda c: _tshark_ike_frames(tshark, c), udp),
-                          strict=True))  # fmt: skip
-    wrong, claimed = [], 0
-    for capture in O.all_captures():
-        for flow in O.flows(str(capture)).values():
-            if flow.proto == 6 or not flow.datagrams:
-                continue
-            _, direction, data = flow.datagrams[0]
-            conf = ANALYZER.detect(O.datagram_payload(flow, data), direction == 0,
-                                   flow.dst_port or 0)  # fmt: skip
-            mine = {f for f, _, _ in flow.datagrams}
-            expected = bool(mine & frames.get(capture, set()))
-            claimed += conf >= 0.5
-            if (conf >= 0.5) != expected:
-                wrong.append(f"{capture.name} flow {flow.flow_id} {flow.src_port}->"
-                             f"{flow.dst_port}: {conf} (tshark: {expected})")  # fmt: skip
-    assert wrong == [] and claimed == 3
+    frames = udp_capture_frames(tshark, "isakmp || udpencap || (udp && esp)", NO_DEFRAGMENT)
+    assert datagram_flow_mismatches(ANALYZER, frames) == ([], 3)
 
 
 # -- fuzzing -----------------------------------------------------------------------------------------

@@ -3,16 +3,16 @@ pcap and decoded by tshark, detection over every capture, lying lengths and fuzz
 
 from __future__ import annotations
 
-import subprocess
-import time
 from pathlib import Path
 
-import dpkt
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from tests.fuzzing import fuzz_settings
 from tests.protocols import _wire_oracle as O
+from tests.protocols.network._checks import check_datagram
+from tests.protocols.network._oracle import datagram_flow_mismatches, tshark_fields
+from tests.protocols.network._pcap import write_udp_pcap
 
 from cranewatch.protocols._base import IDENTITY_ATTRIBUTES, DatagramAnalyzer, ParseResult
 from cranewatch.protocols.l2tp import ANALYZER, MESSAGE_TYPES
@@ -162,31 +162,13 @@ def test_malformed_gives_errors() -> None:
 
 
 # -- tshark on the same messages -------------------------------------------------------------
-def write_pcap(path: Path, payloads: list[bytes], port: int = 1701) -> None:
-    with path.open("wb") as fh:
-        writer = dpkt.pcap.Writer(fh)
-        for i, payload in enumerate(payloads):
-            udp = dpkt.udp.UDP(sport=port, dport=port, data=payload)
-            udp.ulen = 8 + len(payload)
-            ip = dpkt.ip.IP(src=bytes([10, 0, 0, 1 + i % 2]), dst=bytes([10, 0, 0, 2 - i % 2]),
-                            p=17, data=udp)  # fmt: skip
-            ip.len = 20 + udp.ulen
-            eth = dpkt.ethernet.Ethernet(src=b"\x02" * 6, dst=b"\x04" * 6, data=ip)
-            writer.writepkt(bytes(eth), ts=time.time() + i)
-
-
 @pytest.mark.needs_tshark
 def test_agrees_with_tshark(tshark: str, tmp_path: Path) -> None:
     messages = [SCCRQ, SCCRP, ZLB, HELLO, STOPCCN, CDN, DATA]
     pcap = tmp_path / "l2tp.pcap"
-    write_pcap(pcap, messages)
-    out = subprocess.run(
-        [tshark, "-r", str(pcap), "-T", "fields", "-E", "separator=|", "-e", "l2tp.type",
-         "-e", "l2tp.avp.message_type", "-e", "l2tp.avp.host_name",
-         "-e", "l2tp.avp.vendor_name", "-e", "l2tp.tunnel"],
-        capture_output=True, text=True, check=True,
-    ).stdout.splitlines()  # fmt: skip
-    theirs = [line.split("|") for line in out]
+    write_udp_pcap(pcap, messages, port=1701, client_port=1701, alternate=True)
+    theirs = tshark_fields(tshark, pcap, None, "l2tp.type", "l2tp.avp.message_type",
+                           "l2tp.avp.host_name", "l2tp.avp.vendor_name", "l2tp.tunnel")  # fmt: skip
     assert len(theirs) == len(messages)
     for msg, (ltype, mtype, host, vendor, tunnel) in zip(messages, theirs, strict=True):
         result = parse(msg)
@@ -204,24 +186,11 @@ def test_agrees_with_tshark(tshark: str, tmp_path: Path) -> None:
 
 # -- detection over every capture, fuzzing ---------------------------------------------------
 def test_claims_no_flow_of_any_capture() -> None:
-    wrong = []
-    for capture in O.all_captures():
-        for flow in O.flows(str(capture)).values():
-            if flow.proto == 6 or not flow.datagrams:
-                continue
-            frame, direction, data = flow.datagrams[0]
-            conf = ANALYZER.detect(O.datagram_payload(flow, data), direction == 0,
-                                   flow.dst_port or 0)  # fmt: skip
-            if conf >= 0.5:
-                wrong.append(f"{capture.name} frame {frame}: {conf}")
-    assert wrong == []
+    assert datagram_flow_mismatches(ANALYZER) == ([], 0)
 
 
 def _check(data: bytes) -> None:
-    result = ANALYZER.parse(data, True, {})
-    assert isinstance(result, ParseResult)
-    assert result.operations or result.error or result == ParseResult()
-    assert 0.0 <= ANALYZER.detect(data, True, 1701) <= 1.0
+    check_datagram(ANALYZER, data, True, 1701, empty_ok=True)
 
 
 @fuzz_settings(300)

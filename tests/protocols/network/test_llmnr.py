@@ -10,8 +10,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from tests.fuzzing import fuzz_settings
 from tests.protocols import _wire_oracle as O
-from tests.protocols.network import _names_oracle as N
-from tests.protocols.network.test_dns import header, name, question, rr
+from tests.protocols.network._checks import check_datagram, parse_one
+from tests.protocols.network._dns_messages import header, name, question, rr
+from tests.protocols.network._oracle import datagram_claims, frame_fields, tshark_frames
 
 from cranewatch.protocols import _dnswire as W
 from cranewatch.protocols._base import DatagramAnalyzer, ParseResult
@@ -25,10 +26,7 @@ RESPONSE = (header(0x5A5A, 0x8000, qd=1, an=2) + question("hmi-3", 1)
 
 
 def parse(payload: bytes) -> ParseResult:
-    result = ANALYZER.parse(payload, True, {})
-    assert result.error is None, result.error
-    assert len(result.operations) == 1
-    return result
+    return parse_one(ANALYZER, payload)
 
 
 def test_contract() -> None:
@@ -98,8 +96,8 @@ def units() -> list[O.Unit]:
 
 @pytest.mark.needs_tshark
 def test_agrees_with_tshark(tshark: str, units: list[O.Unit]) -> None:
-    rows = N.tshark_fields(tshark, CAPTURE, "llmnr",
-                           ["dns.flags.response", "dns.qry.name", "dns.qry.type"])  # fmt: skip
+    rows = frame_fields(tshark, CAPTURE, "llmnr",
+                        "dns.flags.response", "dns.qry.name", "dns.qry.type")  # fmt: skip
     ours = {u.first_frame: u for u in units}
     assert len(rows) == len(units) == 136
     for frame, response, qname, qtype in rows:
@@ -113,17 +111,14 @@ def test_agrees_with_tshark(tshark: str, units: list[O.Unit]) -> None:
 
 @pytest.mark.needs_tshark
 def test_detection_over_all_captures(tshark: str) -> None:
-    expected = N.tshark_frames(tshark, "llmnr")
+    expected = tshark_frames(tshark, "llmnr")
     assert sum(map(len, expected.values())) == 136
-    assert N.datagram_claims(ANALYZER) == expected
+    assert datagram_claims(ANALYZER) == expected
 
 
 # -- fuzzing -------------------------------------------------------------------------------
 def _check(data: bytes) -> None:
-    result = ANALYZER.parse(data, True, {})
-    assert isinstance(result, ParseResult)
-    assert result.operations or result.error
-    assert 0.0 <= ANALYZER.detect(data, True, 5355) <= 1.0
+    check_datagram(ANALYZER, data, True, 5355)
 
 
 @fuzz_settings(200)

@@ -12,8 +12,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from tests.fuzzing import fuzz_settings
 from tests.protocols import _wire_oracle as O
-from tests.protocols.network import _names_oracle as N
-from tests.protocols.network.test_dns import header, name, question, rr
+from tests.protocols.network._checks import check_datagram, parse_one
+from tests.protocols.network._dns_messages import header, name, question, rr
+from tests.protocols.network._oracle import datagram_claims, frame_fields, tshark_frames
 
 from cranewatch.protocols import _dnswire as W
 from cranewatch.protocols._base import IDENTITY_ATTRIBUTES, DatagramAnalyzer, ParseResult
@@ -34,10 +35,7 @@ ANNOUNCE = (header(0, 0x8400, qd=0, an=5)
 
 
 def parse(payload: bytes) -> ParseResult:
-    result = ANALYZER.parse(payload, True, {})
-    assert result.error is None, result.error
-    assert len(result.operations) == 1
-    return result
+    return parse_one(ANALYZER, payload)
 
 
 def test_contract() -> None:
@@ -129,9 +127,9 @@ def test_capture_parses_without_errors(units: list[O.Unit]) -> None:
 
 @pytest.mark.needs_tshark
 def test_agrees_with_tshark(tshark: str, units: list[O.Unit]) -> None:
-    rows = N.tshark_fields(tshark, CAPTURE, "mdns",
-                           ["dns.flags.response", "dns.qry.name", "dns.a", "dns.aaaa",
-                            "dns.ptr.domain_name"])  # fmt: skip
+    rows = frame_fields(tshark, CAPTURE, "mdns",
+                        "dns.flags.response", "dns.qry.name", "dns.a", "dns.aaaa",
+                        "dns.ptr.domain_name")  # fmt: skip
     ours = {u.first_frame: u for u in units}
     assert {int(r[0]) for r in rows} == set(ours)
     for frame, response, qnames, a, aaaa, ptr in rows:
@@ -153,18 +151,15 @@ def test_agrees_with_tshark(tshark: str, units: list[O.Unit]) -> None:
 
 @pytest.mark.needs_tshark
 def test_detection_over_all_captures(tshark: str) -> None:
-    expected = N.tshark_frames(tshark, "mdns")
+    expected = tshark_frames(tshark, "mdns")
     assert sum(map(len, expected.values())) == 18
-    assert N.datagram_claims(ANALYZER) == expected
+    assert datagram_claims(ANALYZER) == expected
 
 
 # -- fuzzing -------------------------------------------------------------------------------
 def _check(data: bytes) -> None:
-    result = ANALYZER.parse(data, True, {})
-    assert isinstance(result, ParseResult)
-    assert result.operations or result.error
+    result = check_datagram(ANALYZER, data, True, 5353)
     assert len(result.names) <= 64 and len(result.identities) <= 4 * W.MAX_RECORDS
-    assert 0.0 <= ANALYZER.detect(data, True, 5353) <= 1.0
 
 
 @fuzz_settings(200)

@@ -13,7 +13,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from tests.fuzzing import fuzz_settings
 from tests.protocols import _wire_oracle as O
-from tests.protocols.network import _names_oracle as N
+from tests.protocols.network._checks import check_datagram, parse_one
+from tests.protocols.network._oracle import datagram_claims, frame_fields, tshark_frames
 
 from cranewatch.protocols._base import IDENTITY_ATTRIBUTES, DatagramAnalyzer, ParseResult
 from cranewatch.protocols.nbns import ANALYZER, decode_netbios
@@ -48,10 +49,7 @@ def registration(name: str, suffix: int, group: bool) -> bytes:
 
 
 def parse(payload: bytes) -> ParseResult:
-    result = ANALYZER.parse(payload, True, {})
-    assert result.error is None, result.error
-    assert len(result.operations) == 1
-    return result
+    return parse_one(ANALYZER, payload)
 
 
 def test_contract() -> None:
@@ -187,8 +185,8 @@ def units() -> list[O.Unit]:
 
 @pytest.mark.needs_tshark
 def test_agrees_with_tshark(tshark: str, units: list[O.Unit]) -> None:
-    rows = N.tshark_fields(tshark, CAPTURE, "nbns",
-                           ["nbns.name", "nbns.flags.opcode", "nbns.flags.response"])  # fmt: skip
+    rows = frame_fields(tshark, CAPTURE, "nbns",
+                        "nbns.name", "nbns.flags.opcode", "nbns.flags.response")  # fmt: skip
     ours = {u.first_frame: u for u in units}
     assert len(rows) == len(units) == 731
     for frame, names, opcode, response in rows:
@@ -205,17 +203,14 @@ def test_agrees_with_tshark(tshark: str, units: list[O.Unit]) -> None:
 
 @pytest.mark.needs_tshark
 def test_detection_over_all_captures(tshark: str) -> None:
-    expected = N.tshark_frames(tshark, "nbns")
+    expected = tshark_frames(tshark, "nbns")
     assert sum(map(len, expected.values())) == 731
-    assert N.datagram_claims(ANALYZER) == expected
+    assert datagram_claims(ANALYZER) == expected
 
 
 # -- fuzzing -------------------------------------------------------------------------------
 def _check(data: bytes) -> None:
-    result = ANALYZER.parse(data, True, {})
-    assert isinstance(result, ParseResult)
-    assert result.operations or result.error
-    assert 0.0 <= ANALYZER.detect(data, True, 137) <= 1.0
+    check_datagram(ANALYZER, data, True, 137)
 
 
 @fuzz_settings(200)

@@ -4,16 +4,16 @@ datagrams, detection over every capture, lying lengths and fuzzing."""
 from __future__ import annotations
 
 import struct
-import subprocess
-import time
 from pathlib import Path
 
-import dpkt
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from tests.fuzzing import fuzz_settings
 from tests.protocols import _wire_oracle as O
+from tests.protocols.network._checks import check_datagram, parse_one
+from tests.protocols.network._oracle import datagram_flow_mismatches, tshark_fields
+from tests.protocols.network._pcap import write_udp_pcap
 
 from cranewatch.protocols._base import IDENTITY_ATTRIBUTES, DatagramAnalyzer, ParseResult
 from cranewatch.protocols.ntp import ANALYZER
@@ -45,10 +45,7 @@ MESSAGES = [CLIENT, SERVER_GPS, SERVER_S2, KISS, BROADCAST, SYMMETRIC, AUTH, REA
 
 
 def parse(pdu: bytes) -> ParseResult:
-    result = ANALYZER.parse(pdu, True, {})
-    assert result.error is None, result.error
-    assert len(result.operations) == 1
-    return result
+    return parse_one(ANALYZER, pdu)
 
 
 def test_contract() -> None:
@@ -133,32 +130,16 @@ def test_lying_lengths(count: int) -> None:
 
 
 # -- tshark on the same datagrams ------------------------------------------------------------
-def write_pcap(path: Path, payloads: list[bytes]) -> None:
-    with path.open("wb") as fh:
-        writer = dpkt.pcap.Writer(fh)
-        for i, payload in enumerate(payloads):
-            udp = dpkt.udp.UDP(sport=123, dport=123, data=payload)
-            udp.ulen = 8 + len(payload)
-            ip = dpkt.ip.IP(src=b"\x0a\x00\x00\x01", dst=b"\x0a\x00\x00\x02", p=17, data=udp)
-            ip.len = 20 + udp.ulen
-            eth = dpkt.ethernet.Ethernet(src=b"\x02" * 6, dst=b"\x04" * 6, data=ip)
-            writer.writepkt(bytes(eth), ts=time.time() + i)
-
-
 @pytest.mark.needs_tshark
 def test_agrees_with_tshark(tshark: str, tmp_path: Path) -> None:
     pcap = tmp_path / "ntp.pcap"
-    write_pcap(pcap, MESSAGES)
+    write_udp_pcap(pcap, MESSAGES, port=123, client_port=123)
     fields = ["ntp.flags.mode", "ntp.flags.vn", "ntp.stratum", "ntp.ctrl.flags2.opcode",
               "ntp.priv.reqcode", "ntp.priv.impl", "ntp.ctrl.count"]  # fmt: skip
-    out = subprocess.run(
-        [tshark, "-r", str(pcap), "-T", "fields", "-E", "separator=|"]
-        + [arg for f in fields for arg in ("-e", f)],
-        capture_output=True, text=True, check=True,
-    ).stdout.splitlines()  # fmt: skip
-    assert len(out) == len(MESSAGES)
-    for msg, line in zip(MESSAGES, out, strict=True):
-        mode, version, stratum, opcode, reqcode, impl, count = line.split("|")
+    rows = tshark_fields(tshark, pcap, None, *fields)
+    assert len(rows) == len(MESSAGES)
+    for msg, row in zip(MESSAGES, rows, strict=True):
+        mode, version, stratum, opcode, reqcode, impl, count = row
         op = parse(msg).operations[0]
         assert op.code == int(mode)
         d = op.detail
@@ -171,23 +152,11 @@ def test_agrees_with_tshark(tshark: str, tmp_path: Path) -> None:
 
 # -- detection over every capture, fuzzing ---------------------------------------------------
 def test_claims_no_flow_of_any_capture() -> None:
-    wrong = []
-    for capture in O.all_captures():
-        for flow in O.flows(str(capture)).values():
-            if flow.proto == 6 or not flow.datagrams:
-                continue
-            frame, direction, data = flow.datagrams[0]
-            conf = ANALYZER.detect(O.datagram_payload(flow, data), direction == 0,
-                                   flow.dst_port or 0)  # fmt: skip
-            if conf >= 0.5:
-                wrong.append(f"{capture.name} frame {frame}: {conf}")
-    assert wrong == []
+    assert datagram_flow_mismatches(ANALYZER) == ([], 0)
 
 
 def _check(data: bytes) -> None:
-    result = ANALYZER.parse(data, True, {})
-    assert isinstance(result, ParseResult) and (result.operations or result.error)
-    assert 0.0 <= ANALYZER.detect(data, True, 123) <= 1.0
+    check_datagram(ANALYZER, data, True, 123)
 
 
 @fuzz_settings(300)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 import struct
-import subprocess
 from collections import Counter
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from tests.fuzzing import fuzz_settings
 from tests.protocols import _wire_oracle as O
+from tests.protocols.network._oracle import tshark_fields
 
 from cranewatch.protocols._base import DatagramAnalyzer, ParseResult, StreamAnalyzer
 from cranewatch.protocols.openvpn import ANALYZERS
@@ -208,9 +208,8 @@ def test_agrees_with_zeek_spicy_openvpn(name: str, udp: list, tcp: list) -> None
                                               (TCP_CAPTURE, "tcp.port==1194,openvpn")])  # fmt: skip
 def test_opcode_counts_agree_with_tshark(tshark: str, path: Path, decode: str, udp: list,
                                          tcp: list) -> None:  # fmt: skip
-    out = subprocess.run([tshark, "-r", str(path), "-d", decode, "-Y", "openvpn", "-T", "fields",
-                          "-e", "openvpn.opcode"], capture_output=True, text=True, check=True)  # fmt: skip
-    theirs = Counter(int(v, 0) for line in out.stdout.split() for v in line.split(","))
+    rows = tshark_fields(tshark, path, "openvpn", "openvpn.opcode", decode_as=(decode,))
+    theirs = Counter(int(v, 0) for (opcodes,) in rows if opcodes for v in opcodes.split(","))
     results = _results(udp if path == UDP_CAPTURE else tcp)
     assert Counter(op.code for r in results for op in r.operations) == theirs
 

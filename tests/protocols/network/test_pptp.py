@@ -4,16 +4,16 @@ and decoded by tshark, detection over every capture, lying lengths and fuzzing."
 from __future__ import annotations
 
 import struct
-import subprocess
-import time
+from itertools import zip_longest
 from pathlib import Path
 
-import dpkt
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from tests.fuzzing import fuzz_settings
 from tests.protocols import _wire_oracle as O
+from tests.protocols.network._oracle import stream_claims, tshark_fields
+from tests.protocols.network._pcap import write_tcp_pcap
 
 from cranewatch.protocols._base import IDENTITY_ATTRIBUTES, ParseResult, StreamAnalyzer
 from cranewatch.protocols.pptp import ANALYZER, MAGIC_COOKIE, MAX_MESSAGE, MESSAGES
@@ -151,40 +151,15 @@ def test_stream_framing_of_back_to_back_messages() -> None:
 
 
 # -- tshark on the same stream ---------------------------------------------------------------
-def write_tcp_pcap(path: Path, client: list[bytes], server: list[bytes]) -> None:
-    """One TCP connection 10.0.0.1:40000 -> 10.0.0.2:1723, messages alternating."""
-    seq = {0: 1000, 1: 5000}
-    packets = []
-    for i in range(max(len(client), len(server))):
-        for direction, side in ((0, client), (1, server)):
-            if i < len(side):
-                packets.append((direction, side[i]))
-    with path.open("wb") as fh:
-        writer = dpkt.pcap.Writer(fh)
-        for n, (direction, payload) in enumerate(packets):
-            ports = (40000, 1723) if direction == 0 else (1723, 40000)
-            tcp = dpkt.tcp.TCP(sport=ports[0], dport=ports[1], seq=seq[direction],
-                               ack=seq[1 - direction], flags=dpkt.tcp.TH_ACK | dpkt.tcp.TH_PUSH,
-                               data=payload)  # fmt: skip
-            seq[direction] += len(payload)
-            hosts = (b"\x0a\x00\x00\x01", b"\x0a\x00\x00\x02")
-            ip = dpkt.ip.IP(src=hosts[direction], dst=hosts[1 - direction], p=6, data=tcp)
-            ip.len = 20 + len(bytes(tcp))
-            eth = dpkt.ethernet.Ethernet(src=b"\x02" * 6, dst=b"\x04" * 6, data=ip)
-            writer.writepkt(bytes(eth), ts=time.time() + n)
-
-
 @pytest.mark.needs_tshark
 def test_agrees_with_tshark(tshark: str, tmp_path: Path) -> None:
     pcap = tmp_path / "pptp.pcap"
-    write_tcp_pcap(pcap, CLIENT, SERVER)
-    out = subprocess.run(
-        [tshark, "-r", str(pcap), "-T", "fields", "-E", "separator=|", "-e",
-         "pptp.control_message_type", "-e", "pptp.host_name", "-e", "pptp.vendor_name",
-         "-e", "pptp.firmware_revision", "-e", "pptp.call_id", "-e", "pptp.peer_call_id"],
-        capture_output=True, text=True, check=True,
-    ).stdout.splitlines()  # fmt: skip
-    theirs = [line.split("|") for line in out]
+    # messages alternating: the client's first, then the server's answer
+    pairs = zip_longest(((True, p) for p in CLIENT), ((False, p) for p in SERVER))
+    write_tcp_pcap(pcap, [s for pair in pairs for s in pair if s], port=1723)
+    theirs = tshark_fields(tshark, pcap, None, "pptp.control_message_type", "pptp.host_name",
+                           "pptp.vendor_name", "pptp.firmware_revision", "pptp.call_id",
+                           "pptp.peer_call_id")  # fmt: skip
     ours = []
     for pdu in [p for pair in zip(CLIENT, [*SERVER, b""], strict=True) for p in pair if p]:
         result = parse(pdu)
@@ -199,16 +174,7 @@ def test_agrees_with_tshark(tshark: str, tmp_path: Path) -> None:
 
 # -- detection over every capture, fuzzing ---------------------------------------------------
 def test_claims_no_flow_of_any_capture() -> None:
-    wrong = []
-    for capture in O.all_captures():
-        for flow in O.flows(str(capture)).values():
-            if flow.proto != 6:
-                continue
-            conf = ANALYZER.detect(O.first_bytes(flow, 0), O.first_bytes(flow, 1),
-                                   flow.dst_port or 0)  # fmt: skip
-            if conf >= 0.5:
-                wrong.append(f"{capture.name} flow {flow.flow_id}: {conf}")
-    assert wrong == []
+    assert stream_claims(ANALYZER) == {}
 
 
 def _check(data: bytes) -> None:

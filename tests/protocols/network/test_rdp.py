@@ -4,7 +4,6 @@ negotiation corner cases, detection over every capture, and fuzzing."""
 from __future__ import annotations
 
 import struct
-import subprocess
 from collections import Counter
 
 import pytest
@@ -12,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from tests.fuzzing import fuzz_settings
 from tests.protocols import _wire_oracle as O
+from tests.protocols.network._oracle import tshark_fields
 
 from cranewatch.protocols._base import IDENTITY_ATTRIBUTES, ParseResult, StreamAnalyzer
 from cranewatch.protocols.rdp import ANALYZER
@@ -178,14 +178,6 @@ def test_captures_parse_and_stop_where_encryption_starts(units: dict) -> None:
     assert any(u.result.stop and u.result.error == "encrypted" for u in over_tls)
 
 
-def _tshark(tshark: str, capture, fields: list[str]) -> list[list[str]]:
-    out = subprocess.run(
-        [tshark, "-r", str(capture), "-Y", "rdp", "-T", "fields", *[a for f in fields for a in ("-e", f)]],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
-    return [line.split("\t") for line in out.splitlines() if line.strip("\t")]
-
-
 @pytest.mark.needs_tshark
 def test_agrees_with_tshark(tshark: str, units: dict) -> None:
     fields = ["rdp.rt_cookie", "rdp.negReq.requestedProtocols", "rdp.negReq.selectedProtocol",
@@ -193,7 +185,7 @@ def test_agrees_with_tshark(tshark: str, units: dict) -> None:
               "rdp.keyboardLayout", "rdp.desktop.width", "rdp.desktop.height",
               "rdp.encryptionMethod", "rdp.encryptionLevel"]  # fmt: skip
     for capture in (NATIVE, OVER_TLS):
-        rows = _tshark(tshark, capture, fields)
+        rows = [r for r in tshark_fields(tshark, capture, "rdp", *fields) if any(r)]
         theirs = Counter()
         for row in rows:
             row += [""] * (len(fields) - len(row))

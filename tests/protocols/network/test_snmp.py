@@ -5,20 +5,18 @@ datagram of every capture, lying lengths and fuzzing."""
 from __future__ import annotations
 
 import re
-import subprocess
-import tempfile
 from collections import Counter
-from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from tests.conftest import require_tool
 from tests.fuzzing import fuzz_settings
 from tests.protocols import _wire_oracle as O
+from tests.protocols.network._checks import check_datagram
+from tests.protocols.network._oracle import datagram_claims, tshark_fields, tshark_frames
 
 from cranewatch.protocols import _ber
-from cranewatch.protocols._base import IDENTITY_ATTRIBUTES, DatagramAnalyzer, ParseResult
+from cranewatch.protocols._base import IDENTITY_ATTRIBUTES, DatagramAnalyzer
 from cranewatch.protocols.snmp import ANALYZER, oid_text, read_message, varbinds
 
 CAPTURES = ("snmp_v1_get.pcap", "snmp_v2c_walk_short.pcap")
@@ -250,12 +248,8 @@ def test_captures_parse_without_errors(units: dict[str, list[O.Unit]]) -> None:
 
 
 def _tshark(tshark: str, capture: str, *fields: str) -> list[list[str]]:
-    command = [tshark, "-n", "-r", str(O.CAPTURES / capture), "-Y", "snmp", "-T", "fields",
-               "-E", "occurrence=f", "-e", "frame.number"]  # fmt: skip
-    for field in fields:
-        command += ["-e", field]
-    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-    return [line.split("\t") for line in out.splitlines() if line]
+    return tshark_fields(tshark, capture, "snmp", "frame.number", *fields,
+                         options=("-n", "-E", "occurrence=f"))  # fmt: skip
 
 
 @pytest.mark.needs_tshark
@@ -335,61 +329,16 @@ def test_agrees_with_zeek_v2c_ip_addresses(units: dict[str, list[O.Unit]]) -> No
 
 
 # -- detection over every datagram of every capture ----------------------------------------
-def tshark_frames(tshark: str, display_filter: str) -> dict[str, set[int]]:
-    """Frames tshark shows ``display_filter`` in, per capture (one run over all captures
-    concatenated with mergecap; frame numbers mapped back with capinfos' counts)."""
-    captures = O.all_captures()
-    mergecap, capinfos = require_tool("mergecap"), require_tool("capinfos")
-    with tempfile.TemporaryDirectory() as tmp:
-        merged = Path(tmp) / "all.pcapng"
-        subprocess.run([mergecap, "-a", "-w", str(merged), *map(str, captures)], check=True,
-                       capture_output=True)  # fmt: skip
-        out = subprocess.run([tshark, "-n", "-r", str(merged), "-Y", display_filter, "-T",
-                              "fields", "-e", "frame.number"], check=True, capture_output=True,
-                             text=True).stdout  # fmt: skip
-    info = subprocess.run([capinfos, "-T", "-c", "-r", *map(str, captures)], check=True,
-                          capture_output=True, text=True).stdout  # fmt: skip
-    counts = {Path(line.split("\t")[0]).name: int(line.split("\t")[1])
-              for line in info.splitlines() if line}  # fmt: skip
-    result: dict[str, set[int]] = {c.name: set() for c in captures}
-    starts, first = [], 0
-    for c in captures:
-        starts.append((first, c.name))
-        first += counts[c.name]
-    for number in map(int, out.split()):
-        base, name = max(s for s in starts if s[0] < number)
-        result[name].add(number - base)
-    return result
-
-
-def claimed_frames(analyzer: object, threshold: float = 0.5) -> dict[str, set[int]]:
-    """Frames of every capture whose UDP payload or layer-2 data ``detect`` claims."""
-    out: dict[str, set[int]] = {}
-    for capture in O.all_captures():
-        found = out.setdefault(capture.name, set())
-        for flow in O.flows(str(capture)).values():
-            if flow.proto != 17 and flow.ethertype is None:
-                continue
-            for frame, direction, data in flow.datagrams:
-                payload = O.datagram_payload(flow, data)
-                if analyzer.detect(payload, direction == 0, flow.dst_port or 0) >= threshold:  # type: ignore[attr-defined]
-                    found.add(frame)
-    return out
-
-
 @pytest.mark.needs_tshark
 def test_detection_by_content_over_all_captures(tshark: str) -> None:
     expected = tshark_frames(tshark, "snmp")
     assert sum(len(v) for v in expected.values()) == 458
-    assert claimed_frames(ANALYZER) == expected
+    assert datagram_claims(ANALYZER, layer2=True) == expected
 
 
 # -- fuzzing ---------------------------------------------------------------------------------
 def _check(data: bytes) -> None:
-    result = ANALYZER.parse(data, False, {})
-    assert isinstance(result, ParseResult)
-    assert result.operations or result.error
-    assert 0.0 <= ANALYZER.detect(data, False, 161) <= 1.0
+    check_datagram(ANALYZER, data, False, 161)
 
 
 @fuzz_settings(300)

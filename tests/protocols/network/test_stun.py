@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import ipaddress
 import struct
-import subprocess
-import time
 from pathlib import Path
 
-import dpkt
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from tests.fuzzing import fuzz_settings
 from tests.protocols import _wire_oracle as O
+from tests.protocols.network._checks import parse_one
+from tests.protocols.network._oracle import datagram_flow_mismatches, tshark_fields
+from tests.protocols.network._pcap import write_udp_pcap
 
 from cranewatch.protocols._base import IDENTITY_ATTRIBUTES, DatagramAnalyzer, ParseResult
 from cranewatch.protocols.stun import ANALYZER, MAGIC_COOKIE, MAPPED_SOURCE, split_type
@@ -60,10 +60,7 @@ MESSAGES = [BINDING_RQ, BINDING_OK, BINDING_OK_V6, BINDING_ERR, ALLOCATE_RQ, ALL
 
 
 def parse(pdu: bytes) -> ParseResult:
-    result = ANALYZER.parse(pdu, True, {})
-    assert result.error is None, result.error
-    assert len(result.operations) == 1
-    return result
+    return parse_one(ANALYZER, pdu)
 
 
 def test_contract() -> None:
@@ -163,33 +160,17 @@ def test_too_many_attributes() -> None:
 
 
 # -- tshark on the same messages -------------------------------------------------------------
-def write_pcap(path: Path, payloads: list[bytes], port: int = 3478) -> None:
-    with path.open("wb") as fh:
-        writer = dpkt.pcap.Writer(fh)
-        for i, payload in enumerate(payloads):
-            udp = dpkt.udp.UDP(sport=40000 + i, dport=port, data=payload)
-            udp.ulen = 8 + len(payload)
-            ip = dpkt.ip.IP(src=b"\x0a\x00\x00\x01", dst=b"\x0a\x00\x00\x02", p=17, data=udp)
-            ip.len = 20 + udp.ulen
-            eth = dpkt.ethernet.Ethernet(src=b"\x02" * 6, dst=b"\x04" * 6, data=ip)
-            writer.writepkt(bytes(eth), ts=time.time() + i)
-
-
 @pytest.mark.needs_tshark
 def test_agrees_with_tshark(tshark: str, tmp_path: Path) -> None:
     pcap = tmp_path / "stun.pcap"
-    write_pcap(pcap, MESSAGES)
+    write_udp_pcap(pcap, MESSAGES, port=3478)
     fields = ["stun.type", "stun.att.software", "stun.att.error.class", "stun.att.error",
               "stun.att.ipv4", "stun.att.port", "classicstun.type", "classicstun.att.ipv4",
               "classicstun.att.port"]  # fmt: skip
-    out = subprocess.run(
-        [tshark, "-r", str(pcap), "-T", "fields", "-E", "separator=|"]
-        + [arg for f in fields for arg in ("-e", f)],
-        capture_output=True, text=True, check=True,
-    ).stdout.splitlines()  # fmt: skip
-    assert len(out) == len(MESSAGES)
-    for pdu, line in zip(MESSAGES, out, strict=True):
-        mtype, software, eclass, enum, ipv4, ports, c_type, c_ipv4, c_ports = line.split("|")
+    rows = tshark_fields(tshark, pcap, None, *fields)
+    assert len(rows) == len(MESSAGES)
+    for pdu, row in zip(MESSAGES, rows, strict=True):
+        mtype, software, eclass, enum, ipv4, ports, c_type, c_ipv4, c_ports = row
         op = parse(pdu).operations[0]
         assert op.code == int(mtype or c_type, 16)
         assert op.detail["rfc3489"] == bool(c_type)
@@ -203,17 +184,7 @@ def test_agrees_with_tshark(tshark: str, tmp_path: Path) -> None:
 
 # -- detection over every capture, fuzzing ---------------------------------------------------
 def test_claims_no_flow_of_any_capture() -> None:
-    wrong = []
-    for capture in O.all_captures():
-        for flow in O.flows(str(capture)).values():
-            if flow.proto == 6 or not flow.datagrams:
-                continue
-            for frame, direction, data in flow.datagrams[:4]:
-                conf = ANALYZER.detect(O.datagram_payload(flow, data), direction == 0,
-                                       flow.dst_port or 0)  # fmt: skip
-                if conf >= 0.5:
-                    wrong.append(f"{capture.name} frame {frame}: {conf}")
-    assert wrong == []
+    assert datagram_flow_mismatches(ANALYZER, first=4) == ([], 0)
 
 
 def _check(data: bytes) -> None:

@@ -3,16 +3,16 @@ detection over every capture, malformed PRI and structured data, and fuzzing."""
 
 from __future__ import annotations
 
-import subprocess
-import time
 from pathlib import Path
 
-import dpkt
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from tests.fuzzing import fuzz_settings
 from tests.protocols import _wire_oracle as O
+from tests.protocols.network._checks import check_datagram, parse_one
+from tests.protocols.network._oracle import datagram_flow_mismatches, tshark_fields
+from tests.protocols.network._pcap import write_udp_pcap
 
 from cranewatch.protocols._base import IDENTITY_ATTRIBUTES, DatagramAnalyzer, ParseResult
 from cranewatch.protocols.syslog import ANALYZER
@@ -30,10 +30,7 @@ MESSAGES = [RFC5424, RFC5424_NIL, RFC5424_ESCAPED, RFC3164, RFC3164_NO_HOST, RFC
 
 
 def parse(pdu: bytes, state: dict | None = None) -> ParseResult:
-    result = ANALYZER.parse(pdu, True, {} if state is None else state)
-    assert result.error is None, result.error
-    assert len(result.operations) == 1
-    return result
+    return parse_one(ANALYZER, pdu, state=state)
 
 
 def facts(result: ParseResult) -> set[tuple[str, str, float, str | None]]:
@@ -124,32 +121,16 @@ def test_detect() -> None:
 
 
 # -- tshark on the same datagrams ------------------------------------------------------------
-def write_pcap(path: Path, payloads: list[bytes]) -> None:
-    with path.open("wb") as fh:
-        writer = dpkt.pcap.Writer(fh)
-        for i, payload in enumerate(payloads):
-            udp = dpkt.udp.UDP(sport=40000 + i, dport=514, data=payload)
-            udp.ulen = 8 + len(payload)
-            ip = dpkt.ip.IP(src=b"\x0a\x00\x00\x01", dst=b"\x0a\x00\x00\x02", p=17, data=udp)
-            ip.len = 20 + udp.ulen
-            eth = dpkt.ethernet.Ethernet(src=b"\x02" * 6, dst=b"\x04" * 6, data=ip)
-            writer.writepkt(bytes(eth), ts=time.time() + i)
-
-
 @pytest.mark.needs_tshark
 def test_agrees_with_tshark(tshark: str, tmp_path: Path) -> None:
     pcap = tmp_path / "syslog.pcap"
-    write_pcap(pcap, MESSAGES)
+    write_udp_pcap(pcap, MESSAGES, port=514)
     fields = ["syslog.facility", "syslog.level", "syslog.version", "syslog.hostname",
               "syslog.appname", "syslog.msgid"]  # fmt: skip
-    out = subprocess.run(
-        [tshark, "-r", str(pcap), "-T", "fields", "-E", "separator=|"]
-        + [arg for f in fields for arg in ("-e", f)],
-        capture_output=True, text=True, check=True,
-    ).stdout.splitlines()  # fmt: skip
-    assert len(out) == len(MESSAGES)
-    for msg, line in zip(MESSAGES, out, strict=True):
-        facility, level, version, host, app, msgid = line.split("|")
+    rows = tshark_fields(tshark, pcap, None, *fields)
+    assert len(rows) == len(MESSAGES)
+    for msg, row in zip(MESSAGES, rows, strict=True):
+        facility, level, version, host, app, msgid = row
         op = parse(msg).operations[0]
         d = op.detail
         assert (str(d["facility"]), str(d["severity"])) == (facility, level)
@@ -162,23 +143,11 @@ def test_agrees_with_tshark(tshark: str, tmp_path: Path) -> None:
 
 # -- detection over every capture, fuzzing ---------------------------------------------------
 def test_claims_no_flow_of_any_capture() -> None:
-    wrong = []
-    for capture in O.all_captures():
-        for flow in O.flows(str(capture)).values():
-            if flow.proto == 6 or not flow.datagrams:
-                continue
-            frame, direction, data = flow.datagrams[0]
-            conf = ANALYZER.detect(O.datagram_payload(flow, data), direction == 0,
-                                   flow.dst_port or 0)  # fmt: skip
-            if conf >= 0.5:
-                wrong.append(f"{capture.name} frame {frame}: {conf}")
-    assert wrong == []
+    assert datagram_flow_mismatches(ANALYZER) == ([], 0)
 
 
 def _check(data: bytes) -> None:
-    result = ANALYZER.parse(data, True, {})
-    assert isinstance(result, ParseResult) and (result.operations or result.error)
-    assert 0.0 <= ANALYZER.detect(data, True, 514) <= 1.0
+    check_datagram(ANALYZER, data, True, 514)
 
 
 @fuzz_settings(300)

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from tests.fuzzing import fuzz_settings
 from tests.protocols import _wire_oracle as O
-from tests.protocols.network.test_tls import (
+from tests.protocols.network._oracle import (
     Unit,
     live_detection_mismatches,
     run_in_order,

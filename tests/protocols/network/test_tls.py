@@ -1,27 +1,36 @@
 """TLS analyzer: the JA4 specification's example, inline handshakes (spanning records, TLS 1.3,
 alerts, certificates made at test time), the real capture against tshark and Zeek's ssl/x509
-logs, detection over every capture, lying lengths and fuzzing.
-
-Also holds the helpers the other network stream-analyzer tests import: running an analyzer over
-a capture in frame order (as the dispatcher does, honouring ``stop``), tshark's protocol stack
-per frame, and a live detection check over every capture.
-"""
+logs, detection over every capture, lying lengths and fuzzing."""
 
 from __future__ import annotations
 
 import datetime as dt
-import functools
-import subprocess
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from tests.fuzzing import fuzz_settings
 from tests.protocols import _wire_oracle as O
+from tests.protocols.network._oracle import (
+    Unit,
+    live_detection_mismatches,
+    run_in_order,
+    tshark_fields,
+)
+from tests.protocols.network._tls_messages import (
+    alpn_ext,
+    certificate_message,
+    client_hello_body,
+    client_hello_record,
+    ext,
+    handshake,
+    record,
+    self_signed_der,
+    server_hello_body,
+    sni_ext,
+    u16,
+)
 
 from cranewatch.protocols._base import IDENTITY_ATTRIBUTES, ParseResult, StreamAnalyzer
 from cranewatch.protocols.tls import (
@@ -31,178 +40,9 @@ from cranewatch.protocols.tls import (
     ja4,
     parse_client_hello,
 )
-from cranewatch.testing.streams import FlowTraffic, frame_run
 
 CAPTURE = O.CAPTURES / "tls_sni_with_extensions.pcap"
 ZEEK = O.ZEEK / "ssl" / "tls_sni_with_extensions"
-
-
-# == helpers shared with the other network stream-analyzer tests =================================
-@dataclass
-class Unit:
-    flow: FlowTraffic
-    direction: int  # 0 = from the initiator
-    frame: int
-    pdu: bytes
-    result: ParseResult
-
-
-def run_in_order(analyzer: Any, capture: str, minimum: float = 0.5) -> list[Unit]:
-    """Every PDU of every TCP flow the analyzer detects, both directions merged in frame order
-    (the dispatcher's order), stopping a flow when a result says ``stop``."""
-    units: list[Unit] = []
-    for flow in O.flows(str(O.CAPTURES / capture)).values():
-        if flow.proto != 6:
-            continue
-        conf = analyzer.detect(O.first_bytes(flow, 0, 4096), O.first_bytes(flow, 1, 4096),
-                               flow.dst_port or 0)  # fmt: skip
-        if conf < minimum:
-            continue
-        pdus = sorted(
-            (run.frame_at(off), d, i, pdu)
-            for d in (0, 1)
-            for run in flow.runs[d]
-            for i, (off, pdu) in enumerate(frame_run(analyzer, run.data, strict=False))
-        )
-        state: dict[str, Any] = {}
-        for frame, d, _, pdu in pdus:
-            result = analyzer.parse(pdu, d == 0, state)
-            units.append(Unit(flow, d, frame, pdu, result))
-            if result.stop:
-                break
-    return units
-
-
-@functools.lru_cache(maxsize=1)
-def tshark_stacks() -> dict[str, dict[int, str]]:
-    """frame.protocols of every frame of every capture with TCP payload (tshark run once per
-    capture, in parallel, once per test session)."""
-    from tests.conftest import require_tool
-
-    tool = require_tool("tshark")
-
-    def one(path: Any) -> tuple[str, dict[int, str]]:
-        out = subprocess.run([tool, "-r", str(path), "-T", "fields", "-e", "frame.number",
-                              "-e", "frame.protocols"], capture_output=True, text=True,
-                             check=True).stdout  # fmt: skip
-        rows = (line.split("\t") for line in out.splitlines() if "\t" in line)
-        return path.name, {int(n): p for n, p in rows}
-
-    with_tcp = [c for c in O.all_captures()
-                if any(f.proto == 6 and (f.runs[0] or f.runs[1])
-                       for f in O.flows(str(c)).values())]  # fmt: skip
-    with ThreadPoolExecutor(8) as pool:
-        return dict(pool.map(one, with_tcp))
-
-
-def live_detection_mismatches(
-    analyzer: Any, tshark_layer: str | None, also: frozenset[tuple[str, int]] = frozenset()
-) -> list[str]:
-    """TCP flows of every capture where ``detect`` (>= 0.5) disagrees with whether tshark puts
-    ``tshark_layer`` directly on TCP in one of the flow's frames (None: no flow is expected).
-    ``also``: (capture, server port) of flows a content-based peer (Zeek) found to be the
-    protocol on a port tshark does not dissect it on."""
-    stacks = tshark_stacks()
-    wrong = []
-    for capture in O.all_captures():
-        for flow in O.flows(str(capture)).values():
-            if flow.proto != 6:
-                continue
-            frames = {f for d in (0, 1) for run in flow.runs[d] for f in run.frames}
-            on_tcp = tshark_layer is not None and any(
-                f":tcp:{tshark_layer}" in stacks.get(capture.name, {}).get(f, "") for f in frames
-            )
-            expected = on_tcp or (capture.name, flow.dst_port) in also
-            conf = analyzer.detect(O.first_bytes(flow, 0, 4096), O.first_bytes(flow, 1, 4096),
-                                   flow.dst_port or 0)  # fmt: skip
-            if (conf >= 0.5) != expected:
-                wrong.append(f"{capture.name} flow {flow.flow_id} {flow.src_port}->"
-                             f"{flow.dst_port}: {conf} (tshark: {expected})")  # fmt: skip
-    return wrong
-
-
-def tshark_fields(
-    tshark: str, capture: str, display_filter: str, *fields: str, decode_as: tuple[str, ...] = ()
-) -> list[list[str]]:
-    cmd = [tshark, "-r", str(O.CAPTURES / capture), "-Y", display_filter, "-T", "fields"]
-    for rule in decode_as:
-        cmd += ["-d", rule]
-    for f in fields:
-        cmd += ["-e", f]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-    return [line.split("\t") for line in out.splitlines()]
-
-
-# == building handshakes ==========================================================================
-def u16(n: int) -> bytes:
-    return n.to_bytes(2, "big")
-
-
-def ext(kind: int, data: bytes) -> bytes:
-    return u16(kind) + u16(len(data)) + data
-
-
-def sni_ext(name: str) -> bytes:
-    entry = b"\x00" + u16(len(name)) + name.encode()
-    return ext(0, u16(len(entry)) + entry)
-
-
-def alpn_ext(*protos: bytes) -> bytes:
-    body = b"".join(bytes([len(p)]) + p for p in protos)
-    return ext(16, u16(len(body)) + body)
-
-
-def handshake(msg_type: int, body: bytes) -> bytes:
-    return bytes([msg_type]) + len(body).to_bytes(3, "big") + body
-
-
-def record(content_type: int, body: bytes, version: int = 0x0301) -> bytes:
-    return bytes([content_type]) + u16(version) + u16(len(body)) + body
-
-
-def client_hello_body(ciphers: list[int], extensions: bytes, version: int = 0x0303) -> bytes:
-    suites = b"".join(u16(c) for c in ciphers)
-    return (u16(version) + bytes(32) + b"\x00" + u16(len(suites)) + suites + b"\x01\x00"
-            + u16(len(extensions)) + extensions)  # fmt: skip
-
-
-def client_hello_record(sni: str | None = "plc-cloud.example.net", alpn: bytes = b"h2") -> bytes:
-    exts = (sni_ext(sni) if sni else b"") + alpn_ext(alpn, b"http/1.1")
-    exts += ext(43, b"\x04\x03\x04\x03\x03") + ext(10, b"\x00\x04\x00\x1d\x00\x17")
-    exts += ext(11, b"\x01\x00") + ext(13, b"\x00\x04\x04\x03\x08\x04")
-    return record(22, handshake(1, client_hello_body([0x1301, 0x1302, 0xC02F], exts)))
-
-
-def server_hello_body(cipher: int, version: int = 0x0303, extensions: bytes = b"") -> bytes:
-    body = u16(version) + bytes(32) + b"\x00" + u16(cipher) + b"\x00"
-    return body + (u16(len(extensions)) + extensions if extensions else b"")
-
-
-def self_signed_der(cn: str, org: str, dns: list[str]) -> bytes:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    # DER order O, CN: RFC 4514 (and Zeek) print it reversed, "CN=...,O=..."
-    name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, org),
-                      x509.NameAttribute(NameOID.COMMON_NAME, cn)])  # fmt: skip
-    start = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
-    builder = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-               .public_key(key.public_key()).serial_number(0x1234)
-               .not_valid_before(start).not_valid_after(start + dt.timedelta(days=3650)))  # fmt: skip
-    if dns:
-        builder = builder.add_extension(
-            x509.SubjectAlternativeName([x509.DNSName(d) for d in dns]), critical=False
-        )
-    cert = builder.sign(key, hashes.SHA256())
-    return cert.public_bytes(serialization.Encoding.DER)
-
-
-def certificate_message(*ders: bytes) -> bytes:
-    chain = b"".join(len(d).to_bytes(3, "big") + d for d in ders)
-    return handshake(11, len(chain).to_bytes(3, "big") + chain)
 
 
 def parse_all(records: list[tuple[bytes, bool]], state: dict | None = None) -> list[ParseResult]:

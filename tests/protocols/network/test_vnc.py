@@ -4,7 +4,6 @@ detection over every capture, and fuzzing."""
 
 from __future__ import annotations
 
-import subprocess
 from collections import Counter
 from typing import Any
 
@@ -13,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from tests.fuzzing import fuzz_settings
 from tests.protocols import _wire_oracle as O
+from tests.protocols.network._oracle import tshark_fields
 
 from cranewatch.protocols._base import IDENTITY_ATTRIBUTES, ParseResult, StreamAnalyzer
 from cranewatch.protocols.vnc import ANALYZER, CODE
@@ -207,14 +207,10 @@ def test_agrees_with_zeek_rfb_log(sessions: dict) -> None:
 def test_agrees_with_tshark(tshark: str, sessions: dict) -> None:
     fields = ["vnc.server_proto_ver", "vnc.client_proto_ver", "vnc.server_security_type",
               "vnc.auth_result", "vnc.share_desktop_flag", "vnc.desktop_name", "vnc.width"]  # fmt: skip
-    out = subprocess.run(
-        [tshark, "-r", str(CAPTURE), "-d", "tcp.port==5901,vnc", "-Y", "vnc", "-T", "fields",
-         *[a for f in fields for a in ("-e", f)]],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
+    rows = tshark_fields(tshark, CAPTURE, "vnc", *fields, decode_as=("tcp.port==5901,vnc",))
     theirs: Counter = Counter()
-    for line in out.splitlines():
-        for f, value in zip(fields, line.split("\t"), strict=False):
+    for row in rows:
+        for f, value in zip(fields, row, strict=False):
             if value:
                 theirs[(f, value)] += 1
     ours: Counter = Counter()

@@ -5,9 +5,6 @@ capture and fuzzing."""
 from __future__ import annotations
 
 import re
-import subprocess
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +12,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from tests.fuzzing import fuzz_settings
 from tests.protocols import _wire_oracle as O
+from tests.protocols.network._oracle import (
+    datagram_flow_mismatches,
+    tshark_fields,
+    udp_capture_frames,
+)
 
 from cranewatch.protocols._base import DatagramAnalyzer, ParseResult
 from cranewatch.protocols.wireguard import ANALYZER, MAX_DATA_OPS
@@ -129,18 +131,10 @@ def run_capture() -> list[tuple[int, int, ParseResult]]:
     return out
 
 
-def _tshark(tshark: str, capture: Path, *fields: str, display: str = "wg") -> list[list[str]]:
-    cmd = [tshark, "-r", str(capture), "-Y", display, "-T", "fields"]
-    for f in fields:
-        cmd += ["-e", f]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-    return [line.split("\t") for line in out.splitlines()]
-
-
 @pytest.mark.needs_tshark
 def test_capture_operations_equal_tshark(tshark: str) -> None:
-    rows = _tshark(tshark, CAPTURE, "frame.number", "wg.type", "wg.sender", "wg.receiver",
-                   "wg.counter")  # fmt: skip
+    rows = tshark_fields(tshark, CAPTURE, "wg", "frame.number", "wg.type", "wg.sender",
+                         "wg.receiver", "wg.counter")  # fmt: skip
     theirs = {int(r[0]): r[1:] for r in rows}
     assert len(theirs) == 172
     results = run_capture()
@@ -194,27 +188,7 @@ def test_agrees_with_zeek() -> None:
 def test_detection_claims_only_wireguard_flows(tshark: str) -> None:
     """Every non-TCP flow: detect (>= 0.5 on its first datagram) iff tshark decodes WireGuard
     in the flow. Captures without UDP cannot hold WireGuard: checked without tshark."""
-    captures = [c for c in O.all_captures()
-                if any(f.proto == 17 for f in O.flows(str(c)).values())]  # fmt: skip
-
-    def frames(capture: Path) -> set[int]:
-        return {int(r[0]) for r in _tshark(tshark, capture, "frame.number")}
-
-    with ThreadPoolExecutor(4) as pool:
-        expected_frames = dict(zip(captures, pool.map(frames, captures), strict=True))
-    wrong, claimed = [], 0
-    for capture in O.all_captures():
-        for flow in O.flows(str(capture)).values():
-            if flow.proto == 6 or not flow.datagrams:
-                continue
-            _, direction, payload = flow.datagrams[0]
-            conf = ANALYZER.detect(O.datagram_payload(flow, payload), direction == 0,
-                                   flow.dst_port or 0)  # fmt: skip
-            expected = bool({f for f, _, _ in flow.datagrams} & expected_frames.get(capture, set()))
-            claimed += conf >= 0.5
-            if (conf >= 0.5) != expected:
-                wrong.append(f"{capture.name} flow {flow.flow_id}: {conf} (tshark: {expected})")
-    assert wrong == [] and claimed == 1
+    assert datagram_flow_mismatches(ANALYZER, udp_capture_frames(tshark, "wg")) == ([], 1)
 
 
 # -- fuzzing ----------------------------------------------------------------------------------------
