@@ -26,6 +26,7 @@ twice are read in full, found with an Arrow hash aggregation.
 
 from __future__ import annotations
 
+import bisect
 import ipaddress
 from collections import defaultdict
 from pathlib import Path
@@ -192,29 +193,36 @@ _NAT_COLUMNS = [*_NAT_KEY, "flow_id", "vlan", "src_mac", "dst_mac", "src_ip", "f
 
 
 def _nat(flows: Path) -> list[Row]:
-    keys = read_columns(flows, [*_NAT_KEY, "flow_id"])
+    keys = read_columns(flows, [*_NAT_KEY, "flow_id", "src_mac", "dst_mac"])
     payload = ints(keys["src_payload_bytes"]) + ints(keys["dst_payload_bytes"])
     transport = np.isin(ints(keys["proto"]), (6, 17))
-    keep = booleans((payload > 0) & transport)
-    keys = keys.filter(keep)
+    keys = keys.filter(booleans((payload > 0) & transport))
     if keys.num_rows < 2:
         return []
-    # flows whose key occurs at least twice (numpy, not an Arrow aggregation: Acero's first use
-    # costs about 45 MB)
-    matrix = np.stack(
-        [
-            ints(pc.dictionary_encode(keys["dst_ip"]).combine_chunks().indices)
-            if name == "dst_ip"
-            else ints(keys[name])
-            for name in _NAT_KEY
-        ],
-        axis=1,
-    ).astype(np.int64)
-    _, inverse, counts = np.unique(matrix, axis=0, return_inverse=True, return_counts=True)
-    repeated = counts[inverse.ravel()] >= 2
-    if not repeated.any():
+    # In numpy (an Arrow aggregation would cost about 45 MB on first use): a flow can be the
+    # inner side of a translation only if another flow with the same key was sent by the MAC
+    # it went to, and the outer side only if another flow with its key went to its MAC. One
+    # pass over the flows; a capture of a million DNS queries to one server yields none.
+    columns = [
+        ints(pc.dictionary_encode(keys["dst_ip"]).combine_chunks().indices)
+        if name == "dst_ip"
+        else ints(keys[name])
+        for name in _NAT_KEY
+    ]
+    macs = pc.unique(pa.chunked_array(keys["src_mac"].chunks + keys["dst_mac"].chunks))
+    src_mac = ints(pc.index_in(keys["src_mac"], value_set=macs))
+    dst_mac = ints(pc.index_in(keys["dst_mac"], value_set=macs))
+    n = keys.num_rows
+    inner_rows = np.stack([*columns, dst_mac], axis=1)
+    outer_rows = np.stack([*columns, src_mac], axis=1)
+    _, inverse = np.unique(np.concatenate([inner_rows, outer_rows]), axis=0, return_inverse=True)
+    inner_id, outer_id = inverse.ravel()[:n], inverse.ravel()[n:]
+    inner_ok = np.isin(inner_id, outer_id) & (dst_mac >= 0)
+    outer_ok = np.isin(outer_id, inner_id) & (src_mac >= 0)
+    wanted = inner_ok | outer_ok
+    if not (inner_ok.any() and outer_ok.any()):
         return []
-    ids = ints(keys["flow_id"])[repeated]
+    ids = ints(keys["flow_id"])[wanted]
     all_columns = read_columns(flows, _NAT_COLUMNS)
     candidates = all_columns.filter(
         pc.is_in(all_columns["flow_id"], numbers(ids.astype(np.int64), pa.int64()))
@@ -225,18 +233,21 @@ def _nat(flows: Path) -> list[Row]:
     pairs: dict[tuple[Any, Any, Any], list[tuple[Row, Row]]] = defaultdict(list)
     for group in groups.values():
         group.sort(key=lambda f: f["first_ts"])
-        for i, inner in enumerate(group):
-            for outer in group[i + 1 :]:  # later flows only, within the window
-                if outer["first_ts"] - inner["first_ts"] > NAT_WINDOW_NS:
-                    break
-                if (
-                    outer["first_ts"] > inner["first_ts"]
-                    and outer["src_ip"] != inner["src_ip"]
-                    and outer["src_mac"] is not None
-                    and outer["src_mac"] == inner["dst_mac"]
-                    and outer["src_ip"] != inner["dst_ip"]
-                ):
-                    pairs[(outer["vlan"], outer["src_mac"], outer["src_ip"])].append((inner, outer))
+        sent: dict[str, list[Row]] = defaultdict(list)  # by sender MAC, in time order
+        for f in group:
+            if f["src_mac"] is not None:
+                sent[f["src_mac"]].append(f)
+        starts = {mac: [f["first_ts"] for f in fl] for mac, fl in sent.items()}
+        for inner in group:
+            device = inner["dst_mac"]
+            if device not in sent:
+                continue
+            # flows the receiving device sent later, within the window
+            lo = bisect.bisect_right(starts[device], inner["first_ts"])
+            hi = bisect.bisect_right(starts[device], inner["first_ts"] + NAT_WINDOW_NS)
+            for outer in sent[device][lo:hi]:
+                if outer["src_ip"] != inner["src_ip"] and outer["src_ip"] != inner["dst_ip"]:
+                    pairs[(outer["vlan"], device, outer["src_ip"])].append((inner, outer))
     out = []
     for (vlan, mac, ip), found in pairs.items():
         inner_hosts = sorted({inner["src_ip"] for inner, _ in found})
