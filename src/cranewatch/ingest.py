@@ -95,18 +95,27 @@ class _StagedTable:
         self.writer.write_batch(batch)
         self.rows += batch.num_rows
 
-    def finish(self, target: Path, sha256: str) -> None:
-        """Write the final file with the capture's SHA-256 filled in, batch by batch."""
-        if self.writer is None:
+    def write_table(self, table: pa.Table) -> None:
+        for batch in table.to_batches():
+            self.write(batch)
+
+    def finish(self, target: Path, sha256: str, tail: pa.Table | None = None) -> None:
+        """Write the final file with the capture's SHA-256 filled in, batch by batch: the
+        staged batches, then ``tail`` (rows that were kept in memory to the end)."""
+        tail_batches = tail.to_batches() if tail is not None else []
+        self.rows += sum(b.num_rows for b in tail_batches)
+        if self.writer is None and not tail_batches:
             pq.write_table(empty_table(self.schema), target, **PARQUET_OPTIONS)
             return
-        self.writer.close()
-        source = pq.ParquetFile(self.path)
+        if self.writer is not None:
+            self.writer.close()
+        staged = pq.ParquetFile(self.path).iter_batches(batch_size=65536) if self.writer else ()
         with pq.ParquetWriter(target, self.schema, **PARQUET_OPTIONS) as out:
-            for batch in source.iter_batches(batch_size=65536):
+            for batch in (*staged, *tail_batches):
                 sha = repeated_string(sha256, batch.num_rows)
                 out.write_batch(batch.set_column(0, self.schema.field(0), sha))
-        self.path.unlink()
+        if self.writer is not None:
+            self.path.unlink()
 
     def close(self) -> None:
         if self.writer is not None:
@@ -185,8 +194,16 @@ def ingest_file(
         with ws.staging() as staged:
             flows = _StagedTable(staged / "flows.partial.parquet", FLOWS.arrow)
             coverage = _StagedTable(staged / "coverage.partial.parquet", COVERAGE.arrow)
+            operations = _StagedTable(staged / "operations.partial.parquet", OPERATIONS.arrow)
             dispatcher = (
-                Dispatcher(analyzers, coverage.write, compiled=compiled_tier) if analyzers else None
+                Dispatcher(
+                    analyzers,
+                    coverage.write,
+                    compiled=compiled_tier,
+                    operations_sink=operations.write_table,
+                )
+                if analyzers
+                else None
             )
 
             def flow_sink(keys: np.ndarray, stats: np.ndarray) -> None:
@@ -215,6 +232,7 @@ def ingest_file(
                     dispatcher.close()
                 flows.close()
                 coverage.close()
+                operations.close()
             _check_readable(result)
             outcome.sha256 = result.sha256
             outcome.packets = result.packets
@@ -228,15 +246,16 @@ def ingest_file(
                 flows.finish(staged / "flows.parquet", result.sha256)
                 coverage.finish(staged / "coverage.parquet", result.sha256)
                 if dispatcher is not None:
-                    operations = dispatcher.operations_table(result.sha256)
+                    rest = dispatcher.operations_table("")
                     identities = dispatcher.identities_table(result.sha256)
                     names = dispatcher.names_table(result.sha256)
                     sessions = dispatcher.sessions_table(result.sha256)
                 else:
-                    operations = empty_table(OPERATIONS.arrow)
+                    rest = None
                     identities = empty_table(IDENTITIES.arrow)
                     names = empty_table(NAMES.arrow)
                     sessions = empty_table(SESSIONS.arrow)
+                operations.finish(staged / "operations.parquet", result.sha256, rest)
                 assets = assets_table(result)
                 derived = derive(
                     result.sha256,
@@ -244,12 +263,11 @@ def ingest_file(
                     staged / "coverage.parquet",
                     names,
                     sessions,
-                    operations,
+                    staged / "operations.parquet",
                     identities,
                     assets,
                 )
                 for name, table in (
-                    ("operations", operations),
                     ("identities", identities),
                     ("names", derived.names),
                     ("sessions", derived.sessions),
@@ -257,7 +275,7 @@ def ingest_file(
                     ("assets", assets),
                 ):
                     pq.write_table(table, staged / f"{name}.parquet", **PARQUET_OPTIONS)
-                outcome.operations = operations.num_rows
+                outcome.operations = operations.rows
                 outcome.identities = identities.num_rows
                 outcome.names = derived.names.num_rows
                 outcome.sessions = derived.sessions.num_rows

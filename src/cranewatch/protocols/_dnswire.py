@@ -231,9 +231,26 @@ def _section(msg: bytes, pos: int, count: int, out: list[Record], m: Message) ->
     return pos
 
 
+#: the last message decoded and its result: detection (twice, with and without the port) and
+#: the parse of the same datagram follow each other, so each DNS datagram is decoded once. One
+#: tuple, replaced whole, so concurrent callers never see a mismatched pair.
+_last: tuple[bytes, Message] | None = None
+
+
 def parse_message(msg: bytes) -> Message:
-    """Decode a message. A bad header raises :class:`WireError`; a bad section stops decoding
-    there and sets ``error`` (what came before it is kept)."""
+    """Decode a message (the returned object is shared: never modify it). A bad header raises
+    :class:`WireError`; a bad section stops decoding there and sets ``error`` (what came before
+    it is kept)."""
+    global _last
+    last = _last
+    if last is not None and last[0] is msg:
+        return last[1]
+    m = _parse_message(msg)
+    _last = (msg, m)
+    return m
+
+
+def _parse_message(msg: bytes) -> Message:
     if len(msg) < HEADER:
         raise WireError("shorter than a DNS header")
     counts = tuple(int.from_bytes(msg[i : i + 2], "big") for i in (4, 6, 8, 10))

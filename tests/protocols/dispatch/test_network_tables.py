@@ -559,3 +559,70 @@ def test_a_stateless_analyzer_parses_a_repeated_frame_once_and_counts_every_one(
     assert op["pdus"] == 10
     counts = {r["value"]: r["count"] for r in rows(ws, "SELECT value, count FROM identities")}
     assert counts == {"crane-07": 8, "crane-08": 2}
+
+
+# ------------------------------------------------------------------------------ bounded memory
+
+
+def dns_name(text: str) -> bytes:
+    return b"".join(bytes([len(p)]) + p.encode() for p in text.split(".")) + b"\0"
+
+
+def test_ended_flows_leave_memory_and_their_rows_stay_exact(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every DNS query is a flow of its own. With flows ending during the scan (idle timeout
+    1 s, queries 3 s apart, a flow table of 64 slots that fills often) their operations go to
+    the staging file and their identities and names merge into their device's rows: the
+    per-flow memory follows the flows still open, however many have passed, and the tables
+    count every message exactly."""
+    from cranewatch.protocols import dns
+    from cranewatch.protocols.dispatch.facts import Facts
+
+    held: list[tuple[int, int]] = []
+    flush = Facts.flush_operations
+
+    def spy(self: Facts, ended: list[int], flows: dict[int, Any]) -> Any:
+        out = flush(self, ended, flows)
+        held.append((len(self.operations), len(self.identities)))
+        return out
+
+    monkeypatch.setattr(Facts, "flush_operations", spy)
+    wire = Wire()
+    queries = 120
+    for i in range(queries):
+        question = dns_name(f"plc{i % 7}.port.example") + struct.pack("!HH", 1, 1)
+        query = struct.pack("!HHHHHH", i, 0x0100, 1, 0, 0, 0) + question
+        answer = (
+            struct.pack("!HHHHHH", i, 0x8180, 1, 1, 0, 0) + question
+            + struct.pack("!HHHIH", 0xC00C, 1, 1, 60, 4) + bytes([10, 0, 0, 1 + i % 7])
+        )  # fmt: skip
+        t = T0 + i * 3 * S
+        port = 20000 + i
+        wire.ip(t, "10.0.0.1", "10.0.0.53", 17, udp(port, 53, query), MAC["client"], MAC["other"])
+        wire.ip(t + 1000, "10.0.0.53", "10.0.0.1", 17, udp(53, port, answer), MAC["other"],
+                MAC["client"])  # fmt: skip
+    path = tmp_path / "dns.pcap"
+    path.write_bytes(pcap(wire.packets))
+    ws = Workspace.open(tmp_path / "ws", create=True)
+    # a small flow table fills often, and each time the idle flows leave it
+    monkeypatch.setattr("cranewatch.engine.session.FLOW_CAPACITY", 64)
+    options = EngineOptions(idle_timeout_s=1.0, chunk_size=4096)  # and packets come in chunks
+    outcome = ingest_file(ws, path, options, analyzers=list(dns.ANALYZERS))
+    assert outcome.status == "ingested", outcome.error
+    assert len(held) >= 3  # flows ended during the scan, not all at the end
+    # rows in memory follow the flows still open (at most the table's 64), not the 120 flows
+    # (240 operations rows, 120 identity rows) the capture holds
+    assert max(ops for ops, _ in held) <= 2 * 64 < 2 * queries
+    assert max(ids for _, ids in held) <= 64 < queries
+    ops = {
+        (r["operation"], r["direction"]): r["pdus"]
+        for r in rows(ws, "SELECT operation, direction, sum(pdus)::BIGINT AS pdus FROM operations "
+                          "GROUP BY ALL")
+    }  # fmt: skip
+    assert ops == {("query", "request"): queries, ("query", "response"): queries}
+    assert rows(ws, "SELECT count(DISTINCT flow_id) AS n FROM operations") == [{"n": queries}]
+    asked = rows(ws, "SELECT name, count FROM names WHERE action = 'asked' ORDER BY name")
+    assert [r["count"] for r in asked] == [18, 17, 17, 17, 17, 17, 17]  # 120 over 7 names
+    [server] = rows(ws, "SELECT ip, count FROM identities WHERE attribute = 'role'")
+    assert server == {"ip": "10.0.0.53", "count": queries}

@@ -42,11 +42,12 @@ def derive(
     coverage: Path,
     names: pa.Table,
     sessions: pa.Table,
-    operations: pa.Table,
+    operations: Path,
     identities: pa.Table,
     assets: pa.Table,
 ) -> Derived:
-    """The capture's final ``names``, ``sessions`` and ``roles`` tables."""
+    """The capture's final ``names``, ``sessions`` and ``roles`` tables (``flows``,
+    ``coverage`` and ``operations``: the capture's Parquet files)."""
     return Derived(
         names=connected_names(names, flows, coverage),
         sessions=link_sessions(sessions, operations, flows),

@@ -29,18 +29,23 @@ MAX_CONTROLLERS = 16
 INNER_TUNNEL = {"gtp": "gtp", "pptp": "gre"}
 
 
-def link_sessions(sessions: pa.Table, operations: pa.Table, flows: Path) -> pa.Table:
+def link_sessions(sessions: pa.Table, operations: Path, flows: Path) -> pa.Table:
     """``sessions`` with ``industrial_pdus``, ``industrial_writes`` and ``controllers`` set."""
-    if sessions.num_rows == 0 or operations.num_rows == 0:
+    if sessions.num_rows == 0:
         return sessions
+    every = read_columns(
+        operations,
+        ["protocol", "direction", "src_ip", "dst_ip", "pdus", "first_ts", "last_ts",
+         "is_write", "is_control"],
+    )  # fmt: skip
     industrial = industrial_protocols()
     wanted = [
         protocol in industrial and direction != "response"
         for protocol, direction in zip(
-            operations["protocol"].to_pylist(), operations["direction"].to_pylist(), strict=True
+            every["protocol"].to_pylist(), every["direction"].to_pylist(), strict=True
         )
     ]
-    ops = operations.filter(booleans(np.array(wanted, bool)))
+    ops = every.filter(booleans(np.array(wanted, bool)))
     if ops.num_rows == 0:
         return sessions
     by_sender: dict[str, list[dict[str, Any]]] = defaultdict(list)

@@ -68,6 +68,7 @@ from cranewatch.protocols.dispatch.sessions import Sessions
 
 Analyzer = StreamAnalyzer | DatagramAnalyzer
 CoverageSink = Callable[[pa.RecordBatch], None]
+OperationsSink = Callable[[pa.Table], None]
 
 HOLD_SEGMENTS = 4  # payload segments per direction held back before deciding on one side
 HOLD_BYTES = 4096  # bytes per direction looked at by detect()
@@ -127,6 +128,7 @@ class Dispatcher:
         coverage_sink: CoverageSink,
         compiled: bool = True,
         threaded: bool = True,
+        operations_sink: OperationsSink | None = None,
     ) -> None:
         # the analysis runs on its own thread, beside the engine's walk of the next chunk: its
         # kernels release the GIL, and the second core has time left besides the SHA-256
@@ -138,6 +140,8 @@ class Dispatcher:
         self._error: BaseException | None = None
         self.analyzers = list(analyzers)
         self.coverage_sink = coverage_sink
+        # operations rows of ended flows go here (a staging file) instead of staying in memory
+        self.operations_sink = operations_sink
         self.stream: list[tuple[int, StreamAnalyzer]] = []
         self.udp: list[tuple[int, DatagramAnalyzer]] = []
         self.l2: dict[int, list[tuple[int, DatagramAnalyzer]]] = {}
@@ -826,8 +830,28 @@ class Dispatcher:
         if mask.any():
             self._coverage(keys[mask], stats[mask], carriers)
         self.sessions.ended(keys, stats, carriers)
+        self._fold_facts(fid.tolist())
         for f in fid.tolist():
             self._release_flow(f)
+
+    def _fold_facts(self, ended: list[int]) -> None:
+        """Take the facts of ended flows out of the per-flow memory: identities and names
+        merge into their devices' rows, and the operations rows of flows without a compiled
+        tier go to the operations sink. A capture of a million DNS queries (a flow each) then
+        needs memory for its devices and names, not for its flows. Compiled-tier rows are
+        counted in the aggregation table until the end, so those flows keep their addresses."""
+        self.facts.fold_identities(ended, self.flow_info)
+        self.names.fold(ended, self.flow_info)
+        if self.operations_sink is None:
+            return
+        done = [
+            f for f in ended if self.decision[f] > 0 and int(self.decision[f]) - 1 not in self.tier
+        ]
+        table = self.facts.flush_operations(done, self.flow_info)
+        if table is not None:
+            self.operations_sink(table)
+        for f in done:
+            self.flow_info.pop(f, None)
 
     def _tunnel_carriers(
         self,

@@ -146,6 +146,11 @@ class Facts:
     def __init__(self) -> None:
         self.operations: dict[OpKey, OperationRow] = {}
         self.identities: dict[IdKey, IdentityRow] = {}
+        # keys per flow, so an ended flow's rows can leave memory (see ``flush_operations`` and
+        # ``fold_identities``); identities folded per device wait in ``devices``
+        self.op_keys: dict[int, list[OpKey]] = {}
+        self.id_keys: dict[int, list[IdKey]] = {}
+        self.devices: dict[tuple[Any, ...], IdentityRow] = {}
 
     # ---------------------------------------------------------------- Python tier
     def add_operation(
@@ -155,6 +160,7 @@ class Facts:
         row = self.operations.get(key)
         if row is None:
             row = self.operations[key] = OperationRow(op.name)
+            self.op_keys.setdefault(flow, []).append(key)
         row.add(ts, frame)
         row.flags |= _flag_bits(op)
         if op.exception is not None:
@@ -174,6 +180,7 @@ class Facts:
             row = self.identities[key] = IdentityRow(
                 flow, fact.confidence, frame, frame, ts, source=fact.source
             )
+            self.id_keys.setdefault(flow, []).append(key)
         row.count += 1
         row.confidence = max(row.confidence, fact.confidence)
         row.last_frame = max(row.last_frame, frame)
@@ -224,80 +231,49 @@ class Facts:
 
     # ---------------------------------------------------------------- tables
     def operations_table(self, sha256: str, flows: dict[int, FlowInfo]) -> pa.Table:
-        # by flow, then by the first frame of each row
-        items = sorted(
-            self.operations.items(),
-            key=lambda kv: (kv[0][0], kv[1].frames[0] if kv[1].frames else -1, kv[0]),
-        )
-        cols: dict[str, list[object]] = {name: [] for name in OPERATIONS.column_names}
-        for (flow, side, protocol, code, direction, _), row in items:
-            info = flows.get(flow)
-            addr = info.sides(side) if info else (None,) * 6
-            cols["capture_sha256"].append(sha256)
-            cols["flow_id"].append(flow)
-            cols["protocol"].append(protocol)
-            cols["code"].append(code)
-            cols["operation"].append(row.name)
-            cols["direction"].append(direction)
-            cols["vlan"].append(info.vlan if info else None)
-            for name, value in zip(
-                ("src_ip", "dst_ip", "src_port", "dst_port", "src_mac", "dst_mac"),
-                addr,
-                strict=True,
-            ):
-                cols[name].append(value)
-            cols["pdus"].append(row.pdus)
-            cols["first_ts"].append(row.first_ts)
-            cols["last_ts"].append(row.last_ts)
-            cols["example_frames"].append(row.frames)
-            target = "; ".join(row.targets)
-            if row.overflow:
-                at_least = "at least " if len(row.overflow) >= MAX_OVERFLOW else ""
-                target += f" (+{at_least}{len(row.overflow)} more)"
-            if len(target) > MAX_TARGET_TEXT:
-                target = target[: MAX_TARGET_TEXT - 1] + "…"
-            cols["target"].append(target or None)
-            cols["is_read"].append(bool(row.flags & F_READ))
-            cols["is_write"].append(bool(row.flags & F_WRITE))
-            cols["is_control"].append(bool(row.flags & F_CONTROL))
-            cols["is_diagnostic"].append(bool(row.flags & F_DIAGNOSTIC))
-            cols["exceptions"].append(row.exceptions)
-            cols["errors"].append(row.errors)
-        return table_of(OPERATIONS.arrow, cols)
+        """The operations rows still in memory (those not flushed at their flow's end)."""
+        self.op_keys.clear()
+        items, self.operations = list(self.operations.items()), {}
+        return _operations(sha256, items, flows)
+
+    def flush_operations(self, ended: list[int], flows: dict[int, FlowInfo]) -> pa.Table | None:
+        """Take the operations rows of flows that ended out of memory, as a table (with an
+        empty capture SHA-256, filled in when the capture's files are written)."""
+        items = [(key, self.operations.pop(key)) for f in ended for key in self.op_keys.pop(f, ())]
+        return _operations("", items, flows) if items else None
+
+    def fold_identities(self, ended: list[int], flows: dict[int, FlowInfo]) -> None:
+        """Merge the identity rows of flows that ended into their devices' rows."""
+        for f in ended:
+            for key in self.id_keys.pop(f, ()):
+                self._fold_identity(key, self.identities.pop(key), flows.get(f))
+
+    def _fold_identity(self, key: IdKey, row: IdentityRow, info: FlowInfo | None) -> None:
+        _, side, protocol, attribute, value = key
+        if info is None:
+            vlan = ip = mac = None
+        else:
+            ip, _, _, _, mac, _ = info.sides(side)
+            ip, vlan = device_ip(ip), info.vlan
+        device = (vlan, mac, ip, attribute, value, protocol)
+        have = self.devices.get(device)
+        if have is None:
+            self.devices[device] = row
+            return
+        have.count += row.count
+        have.confidence = max(have.confidence, row.confidence)
+        have.last_frame = max(have.last_frame, row.last_frame)
+        if row.first_frame < have.first_frame:
+            have.first_frame, have.first_ts, have.flow_id = (
+                row.first_frame,
+                row.first_ts,
+                row.flow_id,
+            )
+            have.source = row.source or have.source
 
     def identities_table(self, sha256: str, flows: dict[int, FlowInfo]) -> pa.Table:
-        merged: dict[tuple[Any, ...], IdentityRow] = {}
-        for (flow, side, protocol, attribute, value), row in self.identities.items():
-            info = flows.get(flow)
-            vlan = info.vlan if info else None
-            if info is None:
-                ip = mac = None
-            else:
-                ip, _, _, _, mac, _ = info.sides(side)
-                ip = device_ip(ip)
-            key = (vlan, mac, ip, attribute, value, protocol)
-            have = merged.get(key)
-            if have is None:
-                merged[key] = IdentityRow(
-                    row.flow_id,
-                    row.confidence,
-                    row.first_frame,
-                    row.last_frame,
-                    row.first_ts,
-                    row.count,
-                    row.source,
-                )
-                continue
-            have.count += row.count
-            have.confidence = max(have.confidence, row.confidence)
-            have.last_frame = max(have.last_frame, row.last_frame)
-            if row.first_frame < have.first_frame:
-                have.first_frame, have.first_ts, have.flow_id = (
-                    row.first_frame,
-                    row.first_ts,
-                    row.flow_id,
-                )
-                have.source = row.source or have.source
+        self.fold_identities(list(self.id_keys), flows)
+        merged, self.devices = self.devices, {}
         cols: dict[str, list[object]] = {name: [] for name in IDENTITIES.column_names}
         for (vlan, mac, ip, attribute, value, protocol), row in sorted(
             merged.items(), key=lambda kv: (kv[1].first_frame, kv[0][3], kv[0][4])
@@ -338,3 +314,45 @@ def table_of(schema: pa.Schema, cols: dict[str, list[object]]) -> pa.Table:
             raw = np.fromiter((0 if v is None else v for v in values), dtype, len(values))
             arrays.append(numbers(raw, f.type, None if valid.all() else valid))
     return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def _operations(
+    sha256: str, rows: list[tuple[OpKey, OperationRow]], flows: dict[int, FlowInfo]
+) -> pa.Table:
+    """Operations rows as a table: by flow, then by the first frame of each row."""
+    items = sorted(rows, key=lambda kv: (kv[0][0], kv[1].frames[0] if kv[1].frames else -1, kv[0]))
+    cols: dict[str, list[object]] = {name: [] for name in OPERATIONS.column_names}
+    for (flow, side, protocol, code, direction, _), row in items:
+        info = flows.get(flow)
+        addr = info.sides(side) if info else (None,) * 6
+        cols["capture_sha256"].append(sha256)
+        cols["flow_id"].append(flow)
+        cols["protocol"].append(protocol)
+        cols["code"].append(code)
+        cols["operation"].append(row.name)
+        cols["direction"].append(direction)
+        cols["vlan"].append(info.vlan if info else None)
+        for name, value in zip(
+            ("src_ip", "dst_ip", "src_port", "dst_port", "src_mac", "dst_mac"),
+            addr,
+            strict=True,
+        ):
+            cols[name].append(value)
+        cols["pdus"].append(row.pdus)
+        cols["first_ts"].append(row.first_ts)
+        cols["last_ts"].append(row.last_ts)
+        cols["example_frames"].append(row.frames)
+        target = "; ".join(row.targets)
+        if row.overflow:
+            at_least = "at least " if len(row.overflow) >= MAX_OVERFLOW else ""
+            target += f" (+{at_least}{len(row.overflow)} more)"
+        if len(target) > MAX_TARGET_TEXT:
+            target = target[: MAX_TARGET_TEXT - 1] + "…"
+        cols["target"].append(target or None)
+        cols["is_read"].append(bool(row.flags & F_READ))
+        cols["is_write"].append(bool(row.flags & F_WRITE))
+        cols["is_control"].append(bool(row.flags & F_CONTROL))
+        cols["is_diagnostic"].append(bool(row.flags & F_DIAGNOSTIC))
+        cols["exceptions"].append(row.exceptions)
+        cols["errors"].append(row.errors)
+    return table_of(OPERATIONS.arrow, cols)

@@ -71,6 +71,8 @@ class Names:
 
     def __init__(self) -> None:
         self.rows: dict[NameKey, NameRow] = {}
+        self.keys: dict[int, list[NameKey]] = {}  # per flow, to fold an ended flow's rows
+        self.devices: dict[tuple[Any, ...], NameRow] = {}  # folded per device and peer
 
     def add(self, flow: int, side: int, fact: NameFact, ts: int, frame: int) -> None:
         name = clean_name(fact.name)
@@ -81,26 +83,32 @@ class Names:
         row = self.rows.get(key)
         if row is None:
             row = self.rows[key] = NameRow(ts, ts, flow, frame)
+            self.keys.setdefault(flow, []).append(key)
         row.add(ts, frame, fact.addresses)
 
+    def fold(self, ended: list[int], flows: dict[int, FlowInfo]) -> None:
+        """Merge the rows of flows that ended into their devices' rows: memory then follows
+        the distinct (device, name, peer), not the number of flows (a DNS query is a flow)."""
+        for f in ended:
+            info = flows.get(f)
+            for key in self.keys.pop(f, ()):
+                _, side, protocol, name, action, rtype = key
+                row = self.rows.pop(key)
+                if info is None:
+                    vlan = mac = ip = peer = None
+                else:
+                    ip, peer, _, _, mac, _ = info.sides(side)
+                    ip, vlan = device_ip(ip), info.vlan
+                device = (vlan, mac, ip, name, action, protocol, rtype, peer)
+                have = self.devices.get(device)
+                if have is None:
+                    self.devices[device] = row
+                else:
+                    have.absorb(row)
+
     def table(self, sha256: str, flows: dict[int, FlowInfo]) -> pa.Table:
-        merged: dict[tuple[Any, ...], NameRow] = {}
-        for (flow, side, protocol, name, action, rtype), row in self.rows.items():
-            info = flows.get(flow)
-            if info is None:
-                vlan = mac = ip = peer = None
-            else:
-                ip, peer, _, _, mac, _ = info.sides(side)
-                ip, vlan = device_ip(ip), info.vlan
-            key = (vlan, mac, ip, name, action, protocol, rtype, peer)
-            have = merged.get(key)
-            if have is None:
-                merged[key] = NameRow(
-                    row.first_ts, row.last_ts, row.flow_id, row.first_frame, row.count,
-                    dict(row.addresses),
-                )  # fmt: skip
-            else:
-                have.absorb(row)
+        self.fold(list(self.keys), flows)
+        merged, self.devices = self.devices, {}
         cols: dict[str, list[object]] = {name: [] for name in NAMES.column_names}
         for (vlan, mac, ip, name, action, protocol, rtype, peer), row in sorted(
             merged.items(), key=lambda kv: (kv[1].first_frame, kv[0][3], kv[0][4])
