@@ -250,8 +250,10 @@ OPERATIONS = TableSchema(
     name="operations",
     version=1,
     doc=(
-        "What was done over the industrial protocols: one row per (capture, flow, sender, "
-        "protocol, code, direction) with the number of PDUs, when, example frames, the target "
+        "What was done over the protocols the analyzers decode, industrial and network (a "
+        "Modbus write, an S7 PLC stop, a DNS query, a TLS ClientHello, an SSH key exchange): "
+        "one row per (capture, flow, sender, protocol, code, direction) with the number of "
+        "PDUs, when, example frames, the target "
         "and what kind of operation it is. Every PDU counts, including several in one TCP "
         "segment and services nested in CIP Multiple Service Packets, so the sum of `pdus` per "
         "code equals tshark's occurrences of the protocol's function-code field."
@@ -262,9 +264,10 @@ OPERATIONS = TableSchema(
         Field(
             "protocol",
             pa.string(),
-            "Protocol of the operation: `modbus`, `s7comm`, `s7comm_plus`, `enip`, `cip`, "
-            "`profinet_dcp`, `profinet_io`, `opcua`, `dnp3`, `iec104`, `bacnet`, `mqtt`, `mms`, "
-            "`goose`.",
+            "Protocol of the operation: the industrial `modbus`, `s7comm`, `s7comm_plus`, "
+            "`enip`, `cip`, `profinet_dcp`, `profinet_io`, `opcua`, `dnp3`, `iec104`, `bacnet`, "
+            "`mqtt`, `mms`, `goose`, and the network analyzers' names (`dns`, `dhcp`, `tls`, "
+            "`ssh`, `rdp`, `openvpn`, `ike`, `esp`, ...; see `cranewatch analyzers`).",
             False,
         ),
         Field(
