@@ -30,7 +30,7 @@ independent detectors use, more than on the ports.
 Parsing reuses the TLS analyzer's record and handshake decoder (:mod:`cranewatch.protocols.tls`)
 and names the operations and facts ``anydesk``: ``client_hello``, ``server_hello``,
 ``certificate``, ..., the SNI as a ``connected`` name, the certificate names as ``certified``
-names, the JA4/JA3 fingerprints, and a ``software`` fact "AnyDesk" about the side that shows it
+names, the JA4/JA3 fingerprints, and a ``software`` fact about the side that shows it ("AnyDesk", or "AnyNet Relay" for a relay)
 (the client of an AnyDesk SNI, the presenter of an "AnyDesk Client" certificate; confidence 0.9,
 source "anydesk tls handshake"). The result stops (``stop=True``, ``error="encrypted"``) once
 the handshake is over, as for TLS.

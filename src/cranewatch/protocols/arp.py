@@ -11,8 +11,9 @@ Gratuitous ARP and the probes and announcements of RFC 5227 show a device joinin
 Wire format from RFC 826 ("An Ethernet Address Resolution Protocol"); the names probe,
 announcement and the address-conflict rules from RFC 5227 ("IPv4 Address Conflict Detection"),
 sections 1.1 and 2.1-2.4; gratuitous ARP as in RFC 5944 section 4.6 (and Wireshark's
-``arp.isgratuitous``: sender IP equals target IP). Only Ethernet/IPv4 ARP carries identity
-facts; other hardware/protocol types (RFC 826 is generic) give an operation without them.
+``arp.isgratuitous``: sender IP equals target IP). Only ARP with 6-byte hardware and 4-byte
+IPv4 protocol addresses carries identity facts; other address lengths and protocol types (RFC
+826 is generic) give an operation without them.
 
 What the analyzer reports, per frame (the bytes after the EtherType, padding allowed):
 

@@ -17,7 +17,8 @@ The analyzer reads the payload of IP protocol 50 (``ip_protocols``): the dispatc
 bytes after the IP header. One operation per packet would cost a Python call for every packet of
 a whole tunnel, so it reports the first :data:`OPS_PER_SPI` packets of each SPI (SPI, sequence,
 first and last sequence seen) and then sets ``stop`` with ``error="encrypted"`` once both
-directions have shown themselves (or after :data:`MAX_TRACKED` packets one way).
+directions have shown themselves (or after :data:`MAX_TRACKED` packets in all, when only one
+direction is seen).
 
 Hand-written because there is nothing to decode beyond eight bytes: scapy and dpkt parse the same
 two fields but cost an object per packet, which is all this module avoids.

@@ -9,8 +9,8 @@ Boa on an old modem, IIS on a server room PC).
 
 Every request and response head of a reassembled TCP stream is one PDU, with its body when the
 length is known: requests become an operation named after the method (lower-case; ``code`` is
-the method's index in :data:`METHODS`, 0 for an extension method; GET/HEAD ``is_read``, POST/PUT
-``is_write``: they upload), with target ``host + path`` (truncated); responses become a
+the method's index in :data:`METHODS`, 0 for an extension method; GET, HEAD and the WebDAV
+reads PROPFIND, SEARCH and REPORT ``is_read``, POST/PUT ``is_write``: they upload), with target ``host + path`` (truncated); responses become a
 ``response`` operation with the status as ``code`` and as ``exception`` from 400 on. Host is a
 ``connected`` name of the client; User-Agent a ``user_agent`` identity of the client (source
 "http user-agent") plus its product token as ``software`` (confidence 0.8); Server a

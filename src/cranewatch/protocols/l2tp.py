@@ -247,8 +247,9 @@ def _target(head: dict[str, Any]) -> str:
 
 def _walk(avps: list[tuple[bool, bool, int, int, bytes]], detail: dict[str, Any],
           result: ParseResult, message: str) -> int | None:  # fmt: skip
-    """Fill ``detail`` and identities from the AVPs after Message Type; returns the result
-    code of a StopCCN/CDN that reports an error (result codes > 1 of RFC 2661 4.4.2)."""
+    """Fill ``detail`` and identities from the AVPs after Message Type; returns a Result Code
+    AVP's code above 1 (an error, RFC 2661 4.4.2), whatever the message carrying it (in
+    practice StopCCN and CDN)."""
     exception = None
     hidden = vendor_specific = 0
     seen: list[str] = []

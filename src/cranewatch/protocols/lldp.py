@@ -20,7 +20,7 @@ One operation per LLDPDU (``lldpdu``, code 0, unsolicited, target ``chassis <id>
 and identity facts about the sender: ``hostname`` (system name), ``system_description``,
 ``capabilities`` (the *enabled* capabilities as names), ``role`` (``switch`` when bridge is
 enabled, ``router`` when router is enabled; source ``lldp capabilities``),
-``management_address``, ``mac_address`` / ``ip_address`` from the chassis id subtype, and the
+``management_address``, ``mac_address`` / ``ip_address`` (IPv4) from the chassis id subtype, and the
 LLDP-MED inventory (``hardware_version``, ``firmware``, ``software``, ``serial``, ``vendor``,
 ``model``). Hand-written: scapy's LLDP contrib layer is far too slow per frame and raises on
 malformed TLVs; dpkt has no LLDP; a TLV walk over one frame is a few lines.

@@ -10,7 +10,7 @@ the NAT gave it, and the SOFTWARE attribute often names the tool.
 Every STUN message becomes one operation named ``<method>_<class>`` (``binding_request``,
 ``binding_success_response``, ``allocate_error_response``, ``send_indication``, ...), code = the
 14-bit message type. Attributes are walked with a bound on their number: SOFTWARE -> identity
-``software`` about the sender; MAPPED-ADDRESS / XOR-MAPPED-ADDRESS in a success response ->
+``software`` about the sender; MAPPED-ADDRESS / XOR-MAPPED-ADDRESS in a Binding success response ->
 identity ``ip_address`` about the receiver (the address the server saw: the public side of the
 NAT); ERROR-CODE -> the operation's exception (class * 100 + number); USERNAME, MESSAGE-INTEGRITY,
 NONCE are only noted as present, never stored. TURN relayed and peer addresses go to ``detail``.

@@ -5,10 +5,11 @@ firewall that lets the PC reach the Internet, and it is a favourite of service t
 a crane network it has to be known and approved. The client keeps a connection to TeamViewer's
 master/keep-alive servers (TCP 5938, or wrapped in HTTP on 80/443 when 5938 is blocked) and
 opens sessions through routers or directly (also over UDP 5938). This analyzer recognises the
-native framing and reports one operation per command (code = the command byte), with the
-TeamViewer ID a client announces in CMD_IDENTIFY and CMD_PING and the partner ID of a
-CMD_REQUESTCONNECT (reported as ``device_id`` identities with confidence 0.5: the layout is
-reverse engineered, not documented by the vendor). When the session switches to encrypted
+native framing and reports one operation per command (code = the command byte). The
+TeamViewer ID the sender announces in CMD_IDENTIFY, CMD_PING and CMD_REQUESTCONNECT becomes a
+``device_id`` identity of the sender with confidence 0.5 (the layout is reverse engineered, not
+documented by the vendor); the partner ID a CMD_REQUESTCONNECT asks for goes to the operation's
+target. When the session switches to encrypted
 data (CMD_DATA_ENCRYPTED, CMD_DATA3_ENCRYPTED) it sets ``stop`` with ``error="encrypted"``.
 
 TeamViewer publishes no protocol specification. The facts used, from public reverse
@@ -26,8 +27,8 @@ engineering:
 - the command numbers and names (10 CMD_IDENTIFY ... 113 CMD_FLUSHSENDBUFFER): the same
   decoder and bettercap ``packets/teamviewer.go`` (which labels 0x1724 "1.x" and 0x1130 "2.x");
 - the data of command1 packets other than CMD_BUDDY (46), and of command2 CMD_REQUESTCONNECT
-  (11) and CMD_REQUESTENCRYPTION (93), is obfuscated by a one-bit left rotation over the whole
-  body; CMD_IDENTIFY and CMD_PING start with the sender's TeamViewer ID and CMD_REQUESTCONNECT
+  (11) and CMD_REQUESTENCRYPTION (93), is obfuscated by rotating the whole body right by one
+  bit (``_rotate_left`` undoes it); CMD_IDENTIFY and CMD_PING start with the sender's TeamViewer ID and CMD_REQUESTCONNECT
   with the sender's and the partner's ID (32-bit little-endian): the same decoder;
 - over UDP the datagram starts with an 11-byte header whose first byte is a counter (0 at the
   start), followed by the 0x17 0x24 packet: nDPI ``protocols/teamviewer.c``; TCP port 5938 and
