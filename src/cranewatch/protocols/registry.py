@@ -179,7 +179,9 @@ def load_registry() -> Registry:
     return Registry(builtin + tuple(extra), tuple(problems))
 
 
+@cache
 def industrial_protocols() -> frozenset[str]:
-    """Protocols whose operations act on the physical process (built-in and plugin)."""
+    """Protocols whose operations act on the physical process (built-in and plugin); looked up
+    once per process, as installed plugins do not change while it runs."""
     plugins = {a.name for a in plugin_analyzers().analyzers if getattr(a, "industrial", False)}
     return INDUSTRIAL_PROTOCOLS | plugins

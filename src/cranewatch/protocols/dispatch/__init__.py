@@ -148,6 +148,7 @@ class Dispatcher:
         self.llc: dict[int, list[tuple[int, DatagramAnalyzer]]] = {}
         self.by_ip_proto: dict[int, list[tuple[int, DatagramAnalyzer]]] = {17: self.udp}
         self.session_kind = [getattr(a, "session_kind", None) for a in self.analyzers]
+        self.gtp_enabled = any(a.name == "gtp" for a in self.analyzers)
         # analyzers whose parse depends on the bytes alone (LLDP, CDP): a frame seen before (a
         # switch repeats the same LLDPDU every 30 s) reuses its result
         self.stateless = [bool(getattr(a, "stateless", False)) for a in self.analyzers]
@@ -863,7 +864,7 @@ class Dispatcher:
     ) -> dict[int, str]:
         """GTP-U flows whose every datagram the engine decapsulated (a valid G-PDU header in
         front of an IP packet): the analyzers saw only the inner flows. Flow id -> ``gtp``."""
-        if "gtp" not in {a.name for a in self.analyzers}:
+        if not self.gtp_enabled:
             return {}
         ports = keys[:, L.K_PORTS]
         gtp_u = ((ports >> 16) & 0xFFFF == GTP_U_PORT) | (ports & 0xFFFF == GTP_U_PORT)

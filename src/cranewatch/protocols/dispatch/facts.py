@@ -63,6 +63,15 @@ class FlowInfo:
         return (self.dst_ip, self.src_ip, self.dst_port, self.src_port, self.dst_mac, self.src_mac)
 
 
+def device_of(info: FlowInfo | None, side: int) -> tuple[Any, Any, Any, Any]:
+    """(vlan, mac, ip, peer ip) of the device on ``side`` of a flow, as ``identities`` and
+    ``names`` key it (no ``ip`` for the unspecified address); all None without the flow."""
+    if info is None:
+        return None, None, None, None
+    ip, peer, _, _, mac, _ = info.sides(side)
+    return info.vlan, mac, device_ip(ip), peer
+
+
 UNSPECIFIED = frozenset(("0.0.0.0", "::"))
 
 
@@ -250,11 +259,7 @@ class Facts:
 
     def _fold_identity(self, key: IdKey, row: IdentityRow, info: FlowInfo | None) -> None:
         _, side, protocol, attribute, value = key
-        if info is None:
-            vlan = ip = mac = None
-        else:
-            ip, _, _, _, mac, _ = info.sides(side)
-            ip, vlan = device_ip(ip), info.vlan
+        vlan, mac, ip, _ = device_of(info, side)
         device = (vlan, mac, ip, attribute, value, protocol)
         have = self.devices.get(device)
         if have is None:

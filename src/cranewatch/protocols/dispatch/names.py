@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from cranewatch.observe.schemas import NAMES
 from cranewatch.protocols._base import NAME_ACTIONS, NameFact
-from cranewatch.protocols.dispatch.facts import FlowInfo, device_ip, table_of
+from cranewatch.protocols.dispatch.facts import FlowInfo, device_of, table_of
 
 MAX_NAME = 255
 MAX_ADDRESSES = 16
@@ -94,11 +94,7 @@ class Names:
             for key in self.keys.pop(f, ()):
                 _, side, protocol, name, action, rtype = key
                 row = self.rows.pop(key)
-                if info is None:
-                    vlan = mac = ip = peer = None
-                else:
-                    ip, peer, _, _, mac, _ = info.sides(side)
-                    ip, vlan = device_ip(ip), info.vlan
+                vlan, mac, ip, peer = device_of(info, side)
                 device = (vlan, mac, ip, name, action, protocol, rtype, peer)
                 have = self.devices.get(device)
                 if have is None:
