@@ -21,15 +21,12 @@ import pyarrow.compute as pc
 from cranewatch.observe.columns import booleans, strings
 from cranewatch.observe.derive._rows import plain, read_columns, table_from_rows
 from cranewatch.observe.schemas import NAMES
+from cranewatch.protocols.dispatch.facts import transport_name
 
 RESOLVERS = frozenset(("dns", "mdns", "llmnr", "nbns"))
 _FLOW_COLUMNS = [
     "flow_id", "proto", "src_ip", "dst_ip", "first_ts", "last_ts", "first_frame",
 ]  # fmt: skip
-
-
-def _transport(proto: int | None) -> str:
-    return {6: "tcp", 17: "udp"}.get(proto or 0, "ip")
 
 
 def connected_names(names: pa.Table, flows: Path, coverage: Path) -> pa.Table:
@@ -61,7 +58,7 @@ def connected_names(names: pa.Table, flows: Path, coverage: Path) -> pa.Table:
         if pair not in since:  # (a defaultdict: no lookup that would add the pair)
             continue
         given = since[pair]
-        protocol = protocols.get(f["flow_id"]) or _transport(f["proto"])
+        protocol = protocols.get(f["flow_id"]) or transport_name(f["proto"])
         if protocol in RESOLVERS:
             continue
         for name, (first, vlan, mac) in given.items():

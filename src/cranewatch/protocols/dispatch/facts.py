@@ -63,6 +63,11 @@ class FlowInfo:
         return (self.dst_ip, self.src_ip, self.dst_port, self.src_port, self.dst_mac, self.src_mac)
 
 
+def transport_name(proto: int | None) -> str:
+    """``tcp``, ``udp`` or ``ip`` (ESP and other IP protocols) for an IP protocol number."""
+    return {6: "tcp", 17: "udp"}.get(proto or 0, "ip")
+
+
 def device_of(info: FlowInfo | None, side: int) -> tuple[Any, Any, Any, Any]:
     """(vlan, mac, ip, peer ip) of the device on ``side`` of a flow, as ``identities`` and
     ``names`` key it (no ``ip`` for the unspecified address); all None without the flow."""

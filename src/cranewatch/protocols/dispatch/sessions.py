@@ -25,7 +25,7 @@ from cranewatch._jit import kernel
 from cranewatch.engine._kernels import layout as L
 from cranewatch.engine.tables import flows_batch
 from cranewatch.observe.schemas import SESSIONS
-from cranewatch.protocols.dispatch.facts import table_of
+from cranewatch.protocols.dispatch.facts import table_of, transport_name
 
 BURST_GAP_NS = 500_000_000  # silence that separates two contacts
 RING = 64  # intervals kept per session (the most recent ones)
@@ -157,7 +157,7 @@ class Sessions:
                     "flow_id": f,
                     "protocol": protocol,
                     "kind": kind,
-                    "transport": "tcp" if proto == 6 else "udp" if proto == 17 else "ip",
+                    "transport": transport_name(proto),
                     "vlan": batch["vlan"][i],
                     "tunnel": batch["tunnel"][i],
                     "client_ip": batch["src_ip"][i],
