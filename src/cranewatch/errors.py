@@ -6,6 +6,9 @@
     │   └── UnsupportedLinkTypeError  no frame of the file has a link type we decode
     ├── WorkspaceError              the workspace folder is missing, foreign or unwritable
     ├── QueryError                  a ``cranewatch query`` statement failed
+    ├── RegistryError               the fleet registry database cannot be opened or used
+    ├── FleetInputError             a port model, BOM, CSV or evidence file has mistakes
+    │                               (``cranewatch.fleet.problems``: every mistake with file and line)
     └── UsageError                  an option names something that does not exist (an analyzer)
 
 Problems inside a readable file (a truncated record, a bad block, a packet too short for its
@@ -37,6 +40,10 @@ class WorkspaceError(CranewatchError):
 
 class QueryError(CranewatchError):
     """A SQL statement given to ``cranewatch query`` failed."""
+
+
+class RegistryError(CranewatchError):
+    """The fleet registry (SQLite or PostgreSQL) cannot be opened, migrated or written."""
 
 
 class UsageError(CranewatchError):
