@@ -18,6 +18,8 @@ TESTS = Path(__file__).resolve().parent
 CAPTURES = TESTS / "captures"
 BASELINES = TESTS / "baselines"
 
+pytest_plugins = ["tests.registry_fixtures"]  # registry_url, registry: SQLite and PostgreSQL
+
 REQUIRE_SYSTEM = os.environ.get("CRANEWATCH_REQUIRE_SYSTEM", "") not in ("", "0", "false")
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from cranewatch.errors import CranewatchError
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True)
 class Problem:
     file: str
     line: int | None  # 1-based; None when the format has no lines (or the file is unreadable)
@@ -22,18 +22,25 @@ class Problem:
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line is not None else self.file
-        return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+        return (
+            f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+        )
 
 
 class FleetInputError(CranewatchError):
     """An input file of the fleet registry has mistakes; ``problems`` lists each of them."""
 
     def __init__(self, problems: list[Problem]) -> None:
-        self.problems = sorted(problems)
+        self.problems = sorted(problems, key=sort_key)
         count = len(self.problems)
         head = "\n".join(str(p) for p in self.problems[:50])
         more = f"\n... and {count - 50} more" if count > 50 else ""
         super().__init__(f"{count} problem{'s' if count != 1 else ''} found:\n{head}{more}")
+
+
+def sort_key(problem: Problem) -> tuple[str, int, str, str]:
+    """File, then line (problems without a line first), then field and message."""
+    return (problem.file, problem.line or 0, problem.field, problem.message)
 
 
 def display(path: Path | str) -> str:

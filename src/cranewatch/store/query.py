@@ -2,7 +2,9 @@
 
 Per-capture Parquet files are read in place (no import step). A table with no files yet is an
 empty table of the right schema, so queries work on a fresh workspace too. ``assets`` merges the
-per-capture rows (``capture_assets``) into one row per (vlan, MAC, IP).
+per-capture rows (``capture_assets``) into one row per (vlan, MAC, IP). The fleet registry's
+tables (declared cranes, components, conduits, agreements, evidence, asset links) join them as
+views over Arrow tables the caller reads from the registry (``Registry.tables()``).
 """
 
 from __future__ import annotations
@@ -52,9 +54,15 @@ def _sql_string(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def connect(ws: Workspace) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB connection with one view per observation table."""
+def connect(
+    ws: Workspace, registry_tables: dict[str, pa.Table] | None = None
+) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection with one view per observation table, plus the fleet
+    registry's tables (cranes, components, conduits, ...) when they are given."""
     con = duckdb.connect(":memory:")
+    for name, table in (registry_tables or {}).items():
+        con.register(f"_registry_{name}", table)
+        con.execute(f"CREATE VIEW {name} AS SELECT * FROM _registry_{name}")
     for view, stored in STORED.items():
         files = sorted(ws.observations.glob(f"capture=*/{stored}.parquet"))
         if files:
@@ -70,9 +78,11 @@ def connect(ws: Workspace) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def run_query(ws: Workspace, sql: str) -> pa.Table:
+def run_query(
+    ws: Workspace, sql: str, registry_tables: dict[str, pa.Table] | None = None
+) -> pa.Table:
     """Run one SQL statement over the workspace; errors become a one-line QueryError."""
-    con = connect(ws)
+    con = connect(ws, registry_tables)
     try:
         relation = con.sql(sql)
         return relation.to_arrow_table() if relation is not None else pa.table({})

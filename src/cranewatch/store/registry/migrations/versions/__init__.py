@@ -1,0 +1,1 @@
+"""One Alembic script per registry schema revision, oldest first (``0001_initial``)."""
