@@ -9,6 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from cranewatch.cli._shared import console
+from cranewatch.fleet.linking import LinkReport
 from cranewatch.fleet.model import Acceptance, AssetLink, Component, Crane, Evidence, Port
 
 
@@ -149,7 +150,7 @@ def component_detail(component: Component, links: list[AssetLink]) -> None:
     table = Table(show_header=False)
     table.add_column("field")
     table.add_column("value")
-    for key, value in component.model_dump(exclude_none=True).items():
+    for key, value in component.model_dump(mode="json", exclude_none=True).items():
         if value in ([], {}):
             continue
         table.add_row(*_cells(key, value))
@@ -183,19 +184,29 @@ def _link_table(links: list[AssetLink]) -> None:
     console.print(table)
 
 
-def link_report(port: Port, links: list[AssetLink], summary: Any) -> None:
-    linked = [link for link in links if link.component is not None]
-    unlinked = [link for link in links if link.component is None]
+def link_report(report: LinkReport) -> None:
+    summary = report.summary
     console.print(
-        Text(f"{len(linked)} observed addresses linked to declared components", style="green")
+        Text(
+            f"{summary.linked} observed addresses linked to declared components "
+            f"({len(summary.seen)} components seen)",
+            style="green",
+        )
     )
+    unlinked = [link for link in report.links if link.component is None]
     if unlinked:
         console.print(
             Text(
-                f"{len(unlinked)} observed addresses match no declared component", style="bold red"
+                f"{summary.unlinked} undeclared and {summary.ambiguous} ambiguous addresses "
+                "on the port's networks",
+                style="bold red",
             )
         )
         _link_table(unlinked)
-    silent = getattr(summary, "not_seen", None)
-    if silent is not None:
-        console.print(f"{len(silent)} declared components were not seen in the captures")
+    console.print(
+        f"{len(summary.not_seen)} declared components with a MAC or IP were not seen; "
+        f"{len(summary.not_observable)} have no address a capture could show; "
+        f"{summary.remote_hosts} remote hosts (outside the port) were not linked"
+    )
+    for reason, count in sorted(summary.skipped.items()):
+        console.print(Text(f"  not a device of the port: {count} × {reason}", style="dim"))

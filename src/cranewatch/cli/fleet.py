@@ -235,19 +235,14 @@ def link(
       cranewatch -w case1 fleet link --site T1
     """
     from cranewatch.cli import _fleet_view as view
-    from cranewatch.fleet.linking import link_assets, link_summary, observed_devices
+    from cranewatch.fleet.linking import link_report, observed_devices
 
     ws = open_workspace(create=False)
     with open_registry() as registry:
         port = stored_port(registry)
-        if site is not None and site not in {t.id for t in port.terminals}:
-            raise CranewatchError(
-                f"no terminal {site!r} in port {port.id}; terminals: "
-                + ", ".join(t.id for t in port.terminals)
-            )
-        links = link_assets(port, observed_devices(ws), site=site)
-        registry.save_links(links, site=site)
-    view.link_report(port, links, link_summary(port, links))
+        report = link_report(port, observed_devices(ws), site=site)
+        registry.save_links(report.links, site=site)
+    view.link_report(report)
 
 
 @fleet_app.command()
@@ -273,13 +268,13 @@ def accept(
     with open_registry() as registry:
         port = stored_port(registry)
         links = registry.load_links()
-        built, owner_terminal = accepted_component(
+        built, owner_terminal, owner_crane = accepted_component(
             port, links, address, local_id=as_id, crane=crane, terminal=terminal, kind=kind
         )
         acceptance = registry.accept(
             built,
             terminal=owner_terminal,
-            crane=crane,
+            crane=owner_crane,
             mac=built.macs[0] if built.macs else None,
             ip=built.ips[0] if built.ips else None,
             site=owner_terminal,

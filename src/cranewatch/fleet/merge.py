@@ -96,8 +96,11 @@ def accepted_component(
     crane: str | None,
     terminal: str | None,
     kind: str,
-) -> tuple[Component, str]:
-    """The component for an observed device (by MAC or IP) and the id of its terminal."""
+) -> tuple[Component, str, str | None]:
+    """The component for an observed device (by MAC or IP), its terminal and crane ids.
+
+    Without ``crane`` or ``terminal`` it goes where linking placed the device: on the crane or
+    terminal that owns the zone its address lies in."""
     found = [link for link in links if _matches(link, address)]
     if not found:
         raise CranewatchError(
@@ -136,7 +139,7 @@ def accepted_component(
         else None,
         source=Source(kind=SourceKind.ACCEPTED),
     )
-    return component, t.id
+    return component, t.id, c.id if c is not None else None
 
 
 def _ip_in_zone(port: Port, ip: str, zone_id: str) -> bool:
