@@ -1,12 +1,15 @@
 """``make demo``: the main job on the bundled example data, end to end, in a few seconds.
 
-Until the testbed's example captures and the example port land (see the issues on the testbed
-and the fleet registry), the demo generates a deterministic synthetic crane-network capture, with
-a hidden cellular modem in it, ingests it into a workspace and writes a short summary: what was
-captured, which devices talk (with their IEEE vendor), the largest conversations, and the devices
-whose vendor makes cellular routers, what devices announce about themselves, the remote-access
-and tunnel sessions, the names looked up, and the roles devices play. It prints where the
-summary and the workspace are.
+The demo generates a deterministic synthetic capture of terminal T1 of the bundled example port
+(``examples/port``: six ship-to-shore cranes, with a hidden cellular modem on STS03), ingests it
+into a workspace, imports the example port's declared baseline and inspection evidence into the
+workspace's registry, links the devices seen to the declared components, and writes a short
+summary: what was captured, which devices talk (with their IEEE vendor), the largest
+conversations, the devices whose vendor makes cellular routers, what devices announce about
+themselves, the remote-access and tunnel sessions, the names looked up, the roles devices play,
+declared against seen per crane, the devices no contract declares, and what the walk-down found.
+It prints where the summary and the workspace are. (The testbed's captures of real protocol
+stacks replace the synthetic one when they land.)
 """
 
 from __future__ import annotations
@@ -15,17 +18,22 @@ import argparse
 import sys
 from pathlib import Path
 
+import pyarrow as pa
 from rich.console import Console
 from rich.table import Table
 
 from cranewatch.engine.session import EngineOptions
 from cranewatch.ingest import ingest_paths
 from cranewatch.store.query import connect
+from cranewatch.store.registry import Registry, registry_url
 from cranewatch.store.workspace import Workspace, default_workspace
 from cranewatch.testbed.synth import write_synthetic_capture
 
 DEMO_PACKETS = 200_000
 DEMO_SEED = 1
+#: the bundled example port, beside ``src/`` in a checkout (a wheel has no examples)
+EXAMPLE_PORT = Path(__file__).resolve().parents[2] / "examples" / "port"
+DEMO_SITE = "T1"  # the terminal the synthetic capture shows
 
 SECTIONS: tuple[tuple[str, str], ...] = (
     (
@@ -89,11 +97,58 @@ SECTIONS: tuple[tuple[str, str], ...] = (
 )
 
 
+FLEET_SECTIONS: tuple[tuple[str, str], ...] = (
+    (
+        "Declared against seen, per crane of terminal T1 (fleet linking)",
+        "SELECT c.id AS crane, c.manufacturer, c.model, count(DISTINCT k.id) AS declared, "
+        "count(DISTINCT l.component) AS declared_and_seen, "
+        "(SELECT count(DISTINCT coalesce(u.mac, u.ip)) FROM asset_links u WHERE u.component IS NULL "
+        "AND u.zone LIKE c.id || '/%') AS undeclared_devices "
+        "FROM cranes c JOIN components k ON k.crane = c.id "
+        "LEFT JOIN asset_links l ON l.component = k.id "
+        "WHERE c.terminal = 'T1' AND c.type = 'STS' GROUP BY ALL ORDER BY crane",
+    ),
+    (
+        "Devices on the crane networks that no contract declares",
+        "SELECT l.zone, l.vlan, l.mac, l.ip, any_value(a.vendor) AS vendor, "
+        "sum(a.packets_sent) AS packets_sent, l.detail FROM asset_links l "
+        "LEFT JOIN assets a ON a.mac = l.mac AND a.ip IS NOT DISTINCT FROM l.ip "
+        "WHERE l.component IS NULL GROUP BY ALL ORDER BY l.zone, l.ip NULLS FIRST",
+    ),
+    (
+        "What the walk-down found (inspection evidence)",
+        "SELECT id, crane, date, summary, coalesce(component, 'not declared') AS declared_as, "
+        "mac, imei, iccid FROM evidence WHERE kind = 'walkdown' ORDER BY id",
+    ),
+)
+
+
 def _markdown(title: str, columns: list[str], rows: list[tuple[object, ...]]) -> str:
     lines = [f"## {title}", "", "| " + " | ".join(columns) + " |"]
     lines.append("|" + "---|" * len(columns))
     lines += ["| " + " | ".join("" if v is None else str(v) for v in row) + " |" for row in rows]
     return "\n".join(lines) + "\n"
+
+
+def _fleet(ws: Workspace, console: Console) -> dict[str, pa.Table] | None:
+    """Import the example port and its evidence, link, and return the registry's tables."""
+    from cranewatch.fleet.evidence import read_evidence
+    from cranewatch.fleet.linking import link_report, observed_devices
+    from cranewatch.fleet.loader import load_port
+
+    if not (EXAMPLE_PORT / "port.yaml").exists():
+        console.print(f"no example port at {EXAMPLE_PORT} (not a checkout): fleet part skipped")
+        return None
+    console.print(f"importing the example port and its inspection evidence from {EXAMPLE_PORT} …")
+    with Registry.open(registry_url(ws.root, None)) as registry:
+        registry.save_port(load_port(EXAMPLE_PORT), source=str(EXAMPLE_PORT), actor="demo")
+        evidence = read_evidence(EXAMPLE_PORT / "evidence", None, ws.root / "evidence")
+        registry.save_evidence(evidence, source=str(EXAMPLE_PORT / "evidence"), actor="demo")
+        console.print(f"linking the devices seen to the declared components of {DEMO_SITE} …")
+        report = link_report(registry.load_port() or load_port(EXAMPLE_PORT),
+                             observed_devices(ws), site=DEMO_SITE)  # fmt: skip
+        registry.save_links(report.links, site=DEMO_SITE)
+        return registry.tables()
 
 
 def run(workspace: Path, console: Console) -> Path:
@@ -112,10 +167,13 @@ def run(workspace: Path, console: Console) -> Path:
     for outcome in report.outcomes:
         if outcome.error:
             raise SystemExit(f"demo ingest failed: {outcome.error}")
-    con = connect(ws)
+    sections, registry_tables = SECTIONS, _fleet(ws, console)
+    if registry_tables is not None:
+        sections += FLEET_SECTIONS
+    con = connect(ws, registry_tables)
     parts = ["# cranewatch demo summary", "",
              f"Workspace: `{ws.root}`. Explore it with `cranewatch -w {ws.root} query \"SQL\"`.", ""]  # fmt: skip
-    for title, sql in SECTIONS:
+    for title, sql in sections:
         relation = con.sql(sql)
         columns, rows = relation.columns, relation.fetchall()
         table = Table(title=title, title_justify="left")

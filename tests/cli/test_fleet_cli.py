@@ -200,3 +200,56 @@ def test_link_accept_relink(imported: tuple[Path, list[str]], synth_capture: Pat
         assert rows[0]["basis"][0] == "mac"  # matched by the MAC the acceptance recorded
     finally:
         os.environ.pop("CRANEWATCH_DB", None)
+
+
+DATA = ROOT / "tests" / "fleet" / "data"
+
+
+def test_import_bom_and_spreadsheet_into_the_stored_port(tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    bom = DATA / "cyclonedx" / "ecw-sts-65.hbom.cdx.json"
+    res = run_cli("-w", ws, "fleet", "import", bom, "--crane", "STS01")
+    assert res.code == 1 and "no port model yet" in res.err  # a BOM needs a port to go into
+    assert run_cli("-w", ws, "fleet", "import", EXAMPLE).code == 0
+    res = run_cli("-w", ws, "fleet", "import", bom)
+    assert res.code == 1 and "--crane" in res.err  # local ids need to be told where they go
+
+    from cranewatch.fleet.cyclonedx import read_components
+
+    declared = read_components(bom)
+    res = run_cli("-w", ws, "fleet", "import", bom, "--crane", "STS201")
+    assert res.code == 0, res.output
+    assert f"imported {bom}: {len(declared)} components" in res.out
+    shown = run_cli("-w", ws, "fleet", "show", "STS201")
+    for component in declared:
+        assert f"STS201/{component.id}" in shown.out
+
+    sheet = DATA / "csv" / "procurement-en.csv"
+    res = run_cli("-w", ws, "fleet", "import", sheet)
+    assert res.code == 0, res.output
+    res = run_cli("-w", ws, "fleet", "show", "STS01/plc")
+    assert "S C-X4U12345" in res.out  # the spreadsheet's serial replaced the declared one
+
+
+def test_export_as_found_validates_and_names_the_modem(
+    imported: tuple[Path, list[str]], synth_capture: Path, tmp_path: Path
+) -> None:
+    from cranewatch.fleet.cyclonedx import read_bom
+    from cranewatch.testbed._synth_plant import build_plant
+
+    ws, db = imported
+    assert run_cli("-w", ws, "ingest", "-q", synth_capture).code == 0
+    assert run_cli("-w", ws, *db, "fleet", "link", "--site", "T1").code == 0
+    out = tmp_path / "sts03.cdx.xml"
+    res = run_cli(
+        "-w", ws, *db, "fleet", "export", "--crane", "STS03", "--format", "xml", "-o", out
+    )
+    assert res.code == 0, res.output
+    result = read_bom(out)  # validates against the CycloneDX schema on the way in
+    modem = build_plant().modem
+    ids = {c.id: c for c in result.components}
+    seen = [c for c in ids.values() if modem.mac in c.macs]
+    assert len(seen) == 1 and seen[0].manufacturer == "Teltonika"  # the label, merged in
+    assert "STS03/plc" in ids and not any(i.startswith("STS01/") for i in ids)
+    res = run_cli("-w", ws, *db, "fleet", "export", "--crane", "STS99")
+    assert res.code != 0 and "no crane 'STS99'" in res.err
