@@ -253,3 +253,22 @@ def test_export_as_found_validates_and_names_the_modem(
     assert "STS03/plc" in ids and not any(i.startswith("STS01/") for i in ids)
     res = run_cli("-w", ws, *db, "fleet", "export", "--crane", "STS99")
     assert res.code != 0 and "no crane 'STS99'" in res.err
+
+
+def test_validate_ten_mistakes_from_the_command_line() -> None:
+    """The issue's bar, as a user meets it: every mistake on its own line with file and line
+    (the lines of the ``# MISTAKE`` markers in the file), and a non-zero exit status."""
+    import re
+
+    path = DATA / "loader" / "ten-mistakes.yaml"
+    marked = [
+        number
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
+        if re.search(r"#\s*MISTAKE ", line)
+    ]
+    assert len(marked) >= 10
+    res = run_cli("fleet", "validate", path)
+    assert res.code == 1
+    reported = [int(m) for m in re.findall(rf"^{re.escape(str(path))}:(\d+): ", res.err, re.M)]
+    assert sorted(reported) == sorted(marked)
+    assert f"{len(marked)} problem(s) in {path}" in res.err and "Traceback" not in res.output
