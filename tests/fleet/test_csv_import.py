@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from cranewatch.fleet import csv_import
+from cranewatch.fleet import _text_source
 from cranewatch.fleet._csv_columns import (
     CAPABILITY_ALIASES,
     COLUMN_ALIASES,
@@ -169,7 +169,7 @@ def test_header_and_column_mistakes(tmp_path: Path) -> None:
         (b"", "no header row"),
         (b"\n\n  \n", "no header row"),
         (b"PK\x03\x04\x14\x00\x06\x00", "NUL bytes"),
-        (b"Serial\n\x81\x8d\x8f\x90\x9d\n", "neither UTF-8 nor Windows-1252"),
+        (b"Serial\n\x81\x8d\x8f\x90\x9d\n", "not UTF-8 or Windows-1252"),
         (b'Serial\n"' + b"x" * 200_000 + b'"\n', "not readable as CSV"),
     ],
 )
@@ -182,8 +182,8 @@ def test_unusable_files(tmp_path: Path, content: bytes, expected: str) -> None:
 def test_file_over_the_cap(tmp_path: Path) -> None:
     path = tmp_path / "huge.csv"
     with path.open("wb") as handle:
-        handle.truncate(csv_import.MAX_CSV_BYTES + 1)
-    assert "larger than" in _problems(path)[0].message
+        handle.truncate(_text_source.MAX_TEXT_BYTES + 1)
+    assert "at most 50 MB" in _problems(path)[0].message
 
 
 def test_alias_tables_are_unambiguous() -> None:

@@ -274,7 +274,7 @@ def test_yaml_kind_filter_and_syntax(tmp_path: Path) -> None:
     (problem,) = problems_of(broken)
     assert problem.line is not None and "not valid YAML" in problem.message
     dupes = write(tmp_path, "dupes.yaml", "walkdowns: []\nwalkdowns: []\n")
-    assert "not valid YAML" in problems_of(dupes)[0].message
+    assert "duplicate key 'walkdowns' (first on line 1)" in problems_of(dupes)[0].message
 
 
 def test_kind_from_argument_or_header(tmp_path: Path) -> None:

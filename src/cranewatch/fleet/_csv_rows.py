@@ -10,7 +10,9 @@ named one. Each pydantic error is traced back to the column that supplied the va
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Iterable, Mapping
+from enum import StrEnum
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
@@ -25,6 +27,7 @@ from cranewatch.fleet._csv_columns import (
 from cranewatch.fleet.model import Component, ComponentKind, SourceKind
 from cranewatch.fleet.problems import Problem
 
+_Meaning = TypeVar("_Meaning")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 _NOT_ID = re.compile(r"[^A-Za-z0-9_.\-]+")
 _GERMAN_DATE = re.compile(r"^(\d{1,2})\.(\d{1,2})\.(\d{4})$")
@@ -97,15 +100,9 @@ class RowBuilder:
             and not k.startswith("source")
         }
         if "kind" in values:
-            kind = KIND_WORDS.get(normalise(values["kind"]))
-            if kind is None:
-                self.problem(
-                    line,
-                    column_of["kind"],
-                    f"unknown kind {values['kind']!r}: expected "
-                    f"one of {', '.join(k.value for k in ComponentKind)}",
-                )
-            else:
+            column, written = column_of["kind"], values["kind"]
+            kind = self._word(line, column, "kind", written, KIND_WORDS, ComponentKind)
+            if kind is not None:
                 data["kind"] = kind.value
         for name in ("macs", "ips"):
             data[name] = [
@@ -117,6 +114,23 @@ class RowBuilder:
         data["source"] = self._source(line, values, column_of)
         data["id"] = self._id(line, data, values, column_of)
         return data
+
+    def _word(
+        self,
+        line: int,
+        column: str,
+        what: str,
+        written: str,
+        words: Mapping[str, _Meaning],
+        choices: Iterable[StrEnum],
+    ) -> _Meaning | None:
+        """What the word in a kind or source column means (``words`` are normalised), or None
+        and a problem listing the ``choices``."""
+        meaning = words.get(normalise(written))
+        if meaning is None:
+            expected = ", ".join(choice.value for choice in choices)
+            self.problem(line, column, f"unknown {what} {written!r}: expected one of {expected}")
+        return meaning
 
     def _capabilities(
         self, line: int, cells: list[str], values: dict[str, str], column_of: dict[str, str]
@@ -160,15 +174,8 @@ class RowBuilder:
     ) -> dict[str, Any]:
         kind = "import"
         if "source_kind" in values:
-            known = _SOURCE_WORDS.get(normalise(values["source_kind"]))
-            if known is None:
-                self.problem(
-                    line,
-                    column_of["source_kind"],
-                    f"unknown source "
-                    f"{values['source_kind']!r}: expected one of "
-                    f"{', '.join(k.value for k in SourceKind)}",
-                )
+            column, written = column_of["source_kind"], values["source_kind"]
+            known = self._word(line, column, "source", written, _SOURCE_WORDS, SourceKind)
             kind = known or kind
         document = values.get("source_document", f"{self.file_name} line {line}")
         source: dict[str, Any] = {"kind": kind, "document": document}

@@ -1,10 +1,8 @@
 """Read an evidence CSV (one kind of record per file) into raw records located by line and column.
 
 Spreadsheets export CSV in many dialects: comma or semicolon (German Excel), tab, pipe; UTF-8
-with or without BOM, or Windows-1252. The delimiter is taken from the header row, the one line
-whose shape is known: the candidate (``,`` ``;`` tab ``|``) that occurs most often outside
-quotes there. ``csv.Sniffer`` was tried first and left out: it guesses from all sample lines and
-picks the delimiter of free-text cells (descriptions full of commas) over the real one.
+with or without BOM, UTF-16, or Windows-1252. ``_text_source`` (shared with the procurement
+import) decodes the file and finds the delimiter from its header row; ``csv`` splits the rows.
 
 Headers are matched case-, space- and punctuation-insensitively against the aliases of
 ``_evidence_fields``; the kind is the caller's, or guessed from the header. Each problem names
@@ -28,11 +26,11 @@ from cranewatch.fleet._evidence_fields import (
     guess_kind,
     required_fields,
 )
-from cranewatch.fleet._evidence_source import Place, RawRecord, read_text
+from cranewatch.fleet._evidence_source import Place, RawRecord
 from cranewatch.fleet._evidence_values import normalize_header
+from cranewatch.fleet._text_source import read_delimited
 from cranewatch.fleet.problems import Problem, display
 
-DELIMITERS = (",", ";", "\t", "|")
 _NEWLINES = re.compile(r"\r\n|\r|\n")
 
 
@@ -41,13 +39,12 @@ def read_csv_records(
 ) -> tuple[list[RawRecord], list[Problem]]:
     """The records of one CSV file and the problems found while reading it."""
     name = display(path)
-    text, problems = read_text(path)
-    if text is None:
+    source, problems = read_delimited(path, name)
+    if source is None:
         return [], problems
-    if not text.strip():
+    if not source.text.strip():
         return [], [Problem(name, None, "", "the file is empty; expected a header row and records")]
-    first_line = next(m[0] for m in re.finditer(r"[^\r\n]+", text) if m[0].strip())
-    rows = _rows(name, text, _delimiter(first_line), problems)
+    rows = _rows(name, source.text, source.delimiter, problems)
     header = next(((line, cells) for line, cells in rows if _filled(cells)), None)
     if header is None:
         return [], [*problems, Problem(name, 1, "", "no header row found")]
@@ -98,13 +95,6 @@ def _rows(
             return
         yield start, cells
         start = reader.line_num + 1
-
-
-def _delimiter(header_line: str) -> str:
-    outside_quotes = re.sub(r'"[^"]*"', "", header_line)
-    counts = {d: outside_quotes.count(d) for d in DELIMITERS}
-    best = max(DELIMITERS, key=lambda d: counts[d])
-    return best if counts[best] else ","
 
 
 def _filled(cells: list[str]) -> bool:

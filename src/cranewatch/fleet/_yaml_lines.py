@@ -1,15 +1,19 @@
-"""Read one YAML file of the port model into plain values and the line of every key and item.
+"""Read one YAML file into plain values and the line of every key and item.
 
-Validation errors must name the line a user has to edit, so the loader reads YAML with
-ruamel.yaml's round-trip loader (the only well-kept Python YAML library that keeps line numbers)
-and converts its ``CommentedMap``/``CommentedSeq`` tree into plain ``dict``/``list``/scalars plus
-a table ``path -> line``. Hostile files are refused before they can hurt: files over 50 MB, text
-that is not UTF-8, YAML aliases (``*name``: the "billion laughs" bomb expands them; refusing every
-alias is simpler than capping the expansion), nesting deeper than 64 levels (ruamel's own
-``max_depth``), several documents, and tags outside the YAML core types. Duplicate keys are
-reported per key and the first value is kept, so the rest of the file is still validated.
-Timestamps are left as text for pydantic to parse, because ruamel raises a bare ``ValueError``
-for an impossible date like ``2019-13-45`` and that would stop the whole file.
+Validation errors must name the line a user has to edit, so every YAML input (the port model,
+evidence files, the column mapping of a procurement CSV) is read here, with ruamel.yaml's
+round-trip loader (the only well-kept Python YAML library that keeps line numbers); its
+``CommentedMap``/``CommentedSeq`` tree becomes plain ``dict``/``list``/scalars plus a table
+``path -> line``. Hostile files are refused before they can hurt: files over 50 MB
+(``_text_source.read_limited``), text that is not UTF-8, YAML aliases (``*name``: the "billion
+laughs" bomb expands them; refusing every alias is simpler and safer for data files than capping
+the expansion), nesting deeper than 64 levels, several documents, and tags outside the YAML core
+types. Aliases and nesting are checked on the parser's event stream, before anything is composed:
+the parser is iterative and stops at the first offence, so neither ruamel's recursive composer
+nor the conversion below ever sees a deep or aliased document. Duplicate keys are reported per
+key and the first value is kept, so the rest of the file is still validated. Timestamps are left
+as text for the caller to parse, because ruamel raises a bare ``ValueError`` for an impossible
+date like ``2019-13-45`` and that would stop the whole file.
 
 ``SourceMap`` joins the tables of all files of a port (``port.yaml``, ``terminals/*.yaml``, ...)
 under the paths they take in the combined document, and turns a path back into a ``Problem``.
@@ -17,6 +21,7 @@ under the paths they take in the combined document, and turns a path back into a
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,33 +29,16 @@ from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.composer import Composer, ComposerError
 from ruamel.yaml.constructor import RoundTripConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
-from ruamel.yaml.events import AliasEvent
+from ruamel.yaml.events import AliasEvent, CollectionEndEvent, CollectionStartEvent
 
+from cranewatch.fleet._text_source import read_limited
 from cranewatch.fleet.problems import Problem
 
 Loc = tuple[str | int, ...]
 
-MAX_BYTES = 50 * 1024 * 1024
-MAX_DEPTH = 64
-
-
-class _NoAliasComposer(Composer):
-    """Refuses the first alias, with its line, before anything could be expanded."""
-
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        if self.parser.check_event(AliasEvent):
-            event = self.parser.peek_event()
-            raise ComposerError(
-                None,
-                None,
-                f"alias *{event.anchor} found: aliases are not supported in the port model, "
-                "write the value out in full",
-                event.start_mark,
-            )
-        return super().compose_node(parent, index)
+MAX_DEPTH = 64  # nested mappings and lists
 
 
 class _Constructor(RoundTripConstructor):
@@ -90,33 +78,28 @@ class YamlFile:
 
 def read_yaml(path: Path, name: str) -> tuple[YamlFile | None, list[Problem]]:
     """The file's content with its lines, or None and the problems that make it unreadable."""
-    try:
-        size = path.stat().st_size
-        if size > MAX_BYTES:
-            return None, [Problem(name, None, "", f"file is {size:,} bytes; at most 50 MB")]
-        raw = path.read_bytes()
-    except OSError as exc:
-        return None, [Problem(name, None, "", f"cannot read the file: {exc.strerror or exc}")]
+    raw, problems = read_limited(path, name)
+    if raw is None:
+        return None, problems
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
         return None, [Problem(name, line, "", "not UTF-8 text; save the file as UTF-8")]
     yaml = YAML(typ="rt")
-    yaml.Composer = _NoAliasComposer
     yaml.Constructor = _Constructor
-    yaml.max_depth = MAX_DEPTH
     try:
-        document = yaml.load(text)
+        refused = _refused(text)
+        if refused is not None:
+            return None, [Problem(name, refused[0], "", refused[1])]
+        with warnings.catch_warnings():  # a reused anchor name: harmless once aliases are refused
+            warnings.filterwarnings("ignore", module=r"ruamel\.yaml")
+            document = yaml.load(text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         mark_line = int(mark.line) + 1 if mark is not None else None
         what = " ".join(str(exc.problem or exc.context or "YAML syntax error").split())
-        if "maximum depth" in what:
-            what = f"the YAML nests deeper than {MAX_DEPTH} levels"
-        elif "aliases are not supported" not in what:
-            what += "; fix the YAML syntax"
-        return None, [Problem(name, mark_line, "", what)]
+        return None, [Problem(name, mark_line, "", f"not valid YAML: {what}; fix the YAML syntax")]
     except YAMLError as exc:  # reader errors (control characters) carry no line
         text_of = " ".join(str(exc).split())
         return None, [Problem(name, None, "", f"not valid YAML text: {text_of}")]
@@ -125,10 +108,27 @@ def read_yaml(path: Path, name: str) -> tuple[YamlFile | None, list[Problem]]:
         # cannot build (``!!int abc``, ``!!omap x``); any of them means the YAML is unusable
         return None, [Problem(name, None, "", f"not valid YAML: {type(exc).__name__}: {exc}")]
     found = YamlFile(name, None, {(): 1})
-    problems: list[Problem] = []
+    problems = []
     duplicates: dict[int, list[tuple[Any, int]]] = yaml.constructor.duplicates
     found.data = _plain(document, (), found, duplicates, problems)
     return found, problems
+
+
+def _refused(text: str) -> tuple[int, str] | None:
+    """The line and reason of the first alias or of the first collection nested deeper than
+    ``MAX_DEPTH``, read from the parser's events; syntax errors raise ``MarkedYAMLError``."""
+    depth = 0
+    for event in YAML(typ="rt").parse(text):
+        if isinstance(event, AliasEvent):
+            why = "aliases are not supported, write the value out in full"
+            return event.start_mark.line + 1, f"alias *{event.anchor} found: {why}"
+        if isinstance(event, CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                return event.start_mark.line + 1, f"the YAML nests deeper than {MAX_DEPTH} levels"
+        elif isinstance(event, CollectionEndEvent):
+            depth -= 1
+    return None
 
 
 def _plain(

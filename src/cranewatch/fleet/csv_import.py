@@ -1,13 +1,13 @@
 """Components from procurement spreadsheets saved as CSV, with a documented column mapping.
 
 Procurement lists come from Excel in whatever the buyer's locale wrote: UTF-8 (with or without
-a byte-order mark) or Windows-1252, comma, semicolon or tab separated, headers in English or
-German. This module reads them with the standard ``csv`` module and maps headers through the
-aliases of ``_csv_columns`` (case, space and punctuation do not matter), or through a YAML
-mapping file ``{columns: {"Their header": field | ignore}}`` that wins over the aliases.
+a byte-order mark), UTF-16 or Windows-1252, comma, semicolon, tab or pipe separated, headers in
+English or German. ``_text_source`` (shared with the evidence import) decodes the file and finds the
+delimiter from its header line; this module splits the rows with the standard ``csv`` module and
+maps headers through the aliases of ``_csv_columns`` (case, space and punctuation do not matter),
+or through a YAML mapping file ``{columns: {"Their header": field | ignore}}`` that wins over the
+aliases.
 
-The delimiter is the one of ``,`` ``;`` tab that occurs most in the header line, counted outside
-quotes; ``csv.Sniffer`` guesses from data rows too and is misled by MAC lists and decimal commas.
 Cells are data, never formulas: ``=SUM(A1)`` stays that text. Every mistake becomes a Problem
 with the physical line (header = line 1) and the column as written, and all are raised together.
 Ids: the ``id`` column, else ``<kind or model>-<line>`` (stable while rows keep their lines);
@@ -18,16 +18,15 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from pathlib import Path
 
 from cranewatch.fleet import _csv_rows
 from cranewatch.fleet._csv_columns import FIELDS, HEADER_INDEX, IGNORE, LIST_FIELDS, normalise
+from cranewatch.fleet._text_source import read_delimited
 from cranewatch.fleet._yaml_lines import read_yaml
 from cranewatch.fleet.model import Component
 from cranewatch.fleet.problems import FleetInputError, Problem, display
 
-MAX_CSV_BYTES = 50 * 1024 * 1024
 MAX_PROBLEMS = 500  # a file this wrong is the wrong file: stop collecting
 
 
@@ -35,9 +34,10 @@ def read_components_csv(path: Path, mapping: Path | None = None) -> list[Compone
     """The components of a procurement CSV; raise FleetInputError listing every mistake."""
     name = display(path)
     overrides = _read_mapping(mapping) if mapping is not None else {}
-    text = _read_text(path, name)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text))
-    problems: list[Problem] = []
+    source, problems = read_delimited(path, name)
+    if source is None:
+        raise FleetInputError(problems)
+    reader = csv.reader(io.StringIO(source.text, newline=""), delimiter=source.delimiter)
     header: list[str] | None = None
     header_line = 1
     columns: list[str | None] = []
@@ -67,44 +67,6 @@ def read_components_csv(path: Path, mapping: Path | None = None) -> list[Compone
     if problems:
         raise FleetInputError(problems)
     return rows.components
-
-
-def _read_text(path: Path, name: str) -> str:
-    try:
-        with path.open("rb") as handle:
-            data = handle.read(MAX_CSV_BYTES + 1)
-    except OSError as exc:
-        raise _fail(name, f"cannot read the file ({exc.strerror or exc})") from None
-    if len(data) > MAX_CSV_BYTES:
-        raise _fail(name, f"larger than {MAX_CSV_BYTES // 2**20} MB: not a procurement list")
-    if b"\x00" in data:
-        raise _fail(name, "contains NUL bytes: binary (an .xlsx?), save the sheet as CSV")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        pass
-    try:
-        return data.decode("cp1252")
-    except UnicodeDecodeError:
-        raise _fail(
-            name, "neither UTF-8 nor Windows-1252 text: save the sheet as CSV UTF-8"
-        ) from None
-
-
-def _fail(name: str, message: str) -> FleetInputError:
-    return FleetInputError([Problem(name, None, "", message)])
-
-
-def _delimiter(text: str) -> str:
-    """The one of , ; tab most frequent outside quotes in the header (else the first lines)."""
-    lines = [line for line in text.splitlines()[:200] if line.strip()]
-    for sample in (lines[:1], lines[:20]):
-        unquoted = re.sub(r'"[^"]*"', "", "\n".join(sample))
-        counts = {d: unquoted.count(d) for d in (",", ";", "\t")}
-        best = max(counts, key=lambda d: counts[d])
-        if counts[best]:
-            return best
-    return ","
 
 
 def _columns(

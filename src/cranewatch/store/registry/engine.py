@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from cranewatch.errors import RegistryError
 from cranewatch.store.registry.url import mask_url
 
 CONNECT_TIMEOUT_S = 5
+WAL_SWITCH_WAIT_S = 10.0  # how long to retry switching a new SQLite file to WAL
 PG_LOCK_TIMEOUT_MS = 30_000
 PG_LOCK_KEY = 0x43524E57  # "CRNW": the advisory lock that queues the registry's writers
 
@@ -56,7 +58,19 @@ def _sqlite_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
     dbapi_connection.isolation_level = None  # transactions are begun by _sqlite_begin
     cursor = dbapi_connection.cursor()
     try:
-        cursor.execute("PRAGMA journal_mode=WAL")
+        # Switching a new file to WAL needs the file to itself, and SQLite answers "database is
+        # locked" at once, without waiting its busy timeout, while another connection is doing
+        # the same: try again for a few seconds (several cranewatch processes may open a new
+        # registry together).
+        deadline = time.monotonic() + WAL_SWITCH_WAIT_S
+        while True:
+            try:
+                cursor.execute("PRAGMA journal_mode=WAL")
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc).lower() or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
         cursor.execute("PRAGMA foreign_keys=ON")
     finally:
         cursor.close()
