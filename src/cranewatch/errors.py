@@ -9,6 +9,8 @@
     ├── RegistryError               the fleet registry database cannot be opened or used
     ├── FleetInputError             a port model, BOM, CSV or evidence file has mistakes
     │                               (``cranewatch.fleet.problems``: every mistake with file and line)
+    ├── TestbedError                the testbed cannot run: not root, a missing system tool, a
+    │                               host program that failed to start or exited early, ...
     └── UsageError                  an option names something that does not exist (an analyzer)
 
 Problems inside a readable file (a truncated record, a bad block, a packet too short for its
@@ -44,6 +46,12 @@ class QueryError(CranewatchError):
 
 class RegistryError(CranewatchError):
     """The fleet registry (SQLite or PostgreSQL) cannot be opened, migrated or written."""
+
+
+class TestbedError(CranewatchError):
+    """The testbed cannot run: not root, a missing system tool, a host program that failed, ..."""
+
+    __test__ = False  # not a pytest test class despite the name
 
 
 class UsageError(CranewatchError):
