@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from cranewatch.cli._apps import testbed_app
-from cranewatch.cli._shared import console
+from cranewatch.cli._shared import console, err_console
 
 
 class CaptureFormat(StrEnum):
@@ -55,4 +55,102 @@ def synth(
     console.print(
         f"wrote {summary.packets:,} frames ({summary.bytes:,} bytes) to {output} "
         f"sha256 {summary.sha256}"
+    )
+
+
+@testbed_app.command("list")
+def list_() -> None:
+    """Name the testbed scenarios, each with what it plants.
+
+    Example:
+
+      cranewatch testbed list
+    """
+    from rich.table import Table
+    from rich.text import Text
+
+    from cranewatch.testbed.scenarios import SCENARIOS, build, load_site
+
+    site = load_site()
+    table = Table(title=f"testbed scenarios (built on {site.crane} of port {site.port_id})")
+    for col in ("scenario", "title", "what happens", "planted", "seconds"):
+        table.add_column(col)
+    for name in SCENARIOS:
+        scenario = build(name, site)
+        planted = ", ".join(sorted({p.kind for p in scenario.planted})) or "nothing"
+        table.add_row(
+            name, scenario.title, Text(scenario.summary), planted, f"{scenario.duration_s:g}"
+        )
+    console.print(table)
+
+
+@testbed_app.command()
+def run(
+    scenario: Annotated[str, typer.Argument(help="Scenario name (`cranewatch testbed list`).")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Folder to write the run to.")],
+    port: Annotated[
+        Path | None, typer.Option(help="Port model to build the crane from (default: the example).")
+    ] = None,
+    crane: Annotated[str, typer.Option(help="Crane of the port model to play.")] = "STS03",
+    duration: Annotated[
+        float | None, typer.Option(help="Seconds to run (default: the scenario's own length).")
+    ] = None,
+) -> None:
+    """Run a scenario on real protocol stacks in network namespaces and capture the crane LAN.
+
+    Builds the crane's network (namespaces, bridges, veth pairs; nothing leaves the machine),
+    starts the PLC, drives, management PC, HMI and whatever the scenario plants, captures the
+    crane LAN into capture.pcap, tears everything down and writes truth.json (what each host is,
+    what was planted, and when and in which frames it happened). Needs root.
+
+    Examples:
+
+      sudo cranewatch testbed run modem-sabotage -o runs/sabotage
+
+      sudo cranewatch testbed run clean -o runs/clean --duration 60
+
+      sudo cranewatch testbed run modem-idle -o runs/idle --port my-port/ --crane STS07
+    """
+    from cranewatch.testbed.runner import run_scenario
+    from cranewatch.testbed.scenarios import build, load_site
+
+    built = build(scenario, load_site(port, crane), duration)
+    if console.is_terminal:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+        with Progress(
+            TextColumn(scenario), BarColumn(), TextColumn("{task.completed:.0f}/{task.total:.0f} s"),
+            TimeRemainingColumn(), console=console,
+        ) as prog:  # fmt: skip
+            task = prog.add_task(scenario, total=built.duration_s)
+            result = run_scenario(
+                built, output, progress=lambda done, _total: prog.update(task, completed=done)
+            )
+    else:
+        result = run_scenario(built, output)
+    for warning in result.warnings:
+        err_console.print(f"[yellow]warning:[/] {warning}")
+    console.print(
+        f"wrote {result.pcap} and {result.truth} (run {result.run_id}); next: "
+        f"cranewatch -w CASE ingest {result.pcap}"
+    )
+
+
+@testbed_app.command()
+def clean() -> None:
+    """Remove namespaces and processes left by testbed runs that crashed.
+
+    Runs still in progress are left alone. Needs root.
+
+    Example:
+
+      sudo cranewatch testbed clean
+    """
+    from cranewatch.testbed.netns import cleanup_leftovers, require_root
+
+    require_root()
+    result = cleanup_leftovers()
+    console.print(
+        f"removed {len(result.removed)} namespace(s) of crashed runs"
+        + (f"; {len(result.live)} of running runs left alone" if result.live else "")
     )
