@@ -197,6 +197,7 @@ def rogue_dhcp(site: CraneSite, duration_s: float = 20.0) -> Scenario:
         hosts=(*base_hosts(site, duration_s), rogue, camera),
         planted=(
             Planted("rogue-box", "undeclared-device", ("rogue",), "an undeclared DHCP server"),
+            Planted("camera", "undeclared-device", ("camera",), "a camera no declaration names"),
             Planted(
                 "rogue-dhcp",
                 "rogue-dhcp",
