@@ -1,10 +1,12 @@
-"""``make demo`` end to end (on a smaller capture): the summary shows the hidden modem three ways:
-as a device of a cellular-router vendor, as a device no contract declares on STS03's network, and
-as the router the walk-down found in STS03's E-room, with the same MAC on its label."""
+"""``make demo`` end to end (with a smaller synthetic capture): the summary shows the hidden modem
+as a device no contract declares on STS03's network and as the router the walk-down found in
+STS03's E-room (the same MAC on its label), and lists exactly the undeclared devices the example
+testbed captures planted."""
 
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 
 import pytest
@@ -29,7 +31,15 @@ def test_demo_summary_names_the_hidden_modem(
     modem = build_plant().modem
     undeclared = _section(text, "Devices on the crane networks that no contract declares")
     rows = [line for line in undeclared.splitlines() if line.startswith("| STS")]
-    assert rows and all(modem.mac in row for row in rows)  # only the modem is undeclared
+    seen = {row.split(" | ")[2] for row in rows}
+    planted = {modem.mac}
+    for truth_file in demo.EXAMPLE_CAPTURES.glob("*/truth.json"):
+        truth = json.loads(truth_file.read_text(encoding="utf-8"))
+        hosts = {h["name"]: h for h in truth["hosts"]}
+        for item in truth["planted"]:
+            if item["kind"] == "undeclared-device":
+                planted |= {hosts[h["name"]]["interfaces"][0]["mac"] for h in item["hosts"]}
+    assert seen == planted
     assert any(modem.ip in row for row in rows)
     per_crane = _section(text, "Declared against seen, per crane of terminal T1")
     counts = {
@@ -40,6 +50,7 @@ def test_demo_summary_names_the_hidden_modem(
             if line.startswith("| STS")
         )
     }
-    assert counts == {"STS01": 0, "STS02": 0, "STS03": 1, "STS04": 0, "STS05": 0, "STS06": 0}
+    assert counts == {"STS01": 0, "STS02": 0, "STS03": len(planted), "STS04": 0, "STS05": 0,
+                      "STS06": 0}  # fmt: skip
     walk = _section(text, "What the walk-down found (inspection evidence)")
     assert "| wd-2024-001 | STS03 |" in walk and modem.mac in walk

@@ -1,15 +1,15 @@
 """``make demo``: the main job on the bundled example data, end to end, in a few seconds.
 
-The demo generates a deterministic synthetic capture of terminal T1 of the bundled example port
-(``examples/port``: six ship-to-shore cranes, with a hidden cellular modem on STS03), ingests it
-into a workspace, imports the example port's declared baseline and inspection evidence into the
+The demo ingests the bundled example captures (``examples/testbed``: one testbed run of every
+scenario, real protocol stacks on crane STS03 of the example port) and a deterministic
+synthetic capture of terminal T1's six ship-to-shore cranes (with a hidden cellular modem on
+STS03), imports the example port's declared baseline and inspection evidence into the
 workspace's registry, links the devices seen to the declared components, and writes a short
 summary: what was captured, which devices talk (with their IEEE vendor), the largest
 conversations, the devices whose vendor makes cellular routers, what devices announce about
 themselves, the remote-access and tunnel sessions, the names looked up, the roles devices play,
 declared against seen per crane, the devices no contract declares, and what the walk-down found.
-It prints where the summary and the workspace are. (The testbed's captures of real protocol
-stacks replace the synthetic one when they land.)
+It prints where the summary and the workspace are.
 """
 
 from __future__ import annotations
@@ -33,12 +33,13 @@ DEMO_PACKETS = 200_000
 DEMO_SEED = 1
 #: the bundled example port, beside ``src/`` in a checkout (a wheel has no examples)
 EXAMPLE_PORT = Path(__file__).resolve().parents[2] / "examples" / "port"
+EXAMPLE_CAPTURES = Path(__file__).resolve().parents[2] / "examples" / "testbed"
 DEMO_SITE = "T1"  # the terminal the synthetic capture shows
 
 SECTIONS: tuple[tuple[str, str], ...] = (
     (
         "Captures",
-        "SELECT regexp_extract(path, '[^/]+$') AS file, packets, bytes, first_ts, last_ts, "
+        "SELECT regexp_extract(path, '[^/]+/[^/]+$') AS file, packets, bytes, first_ts, last_ts, "
         "skipped FROM captures ORDER BY first_ts",
     ),
     (
@@ -162,8 +163,9 @@ def run(workspace: Path, console: Console) -> Path:
         partial = capture.with_suffix(".partial")
         write_synthetic_capture(partial, DEMO_PACKETS, DEMO_SEED)
         partial.rename(capture)
-    console.print(f"ingesting {capture.name} …")
-    report = ingest_paths(ws, [capture], EngineOptions())
+    captures = [capture, *sorted(EXAMPLE_CAPTURES.glob("*/capture.pcap"))]
+    console.print(f"ingesting {len(captures)} captures …")
+    report = ingest_paths(ws, captures, EngineOptions())
     for outcome in report.outcomes:
         if outcome.error:
             raise SystemExit(f"demo ingest failed: {outcome.error}")
