@@ -8,8 +8,10 @@ example port, every undeclared device the scenario planted on the crane LAN is r
 unlinked while every declared host on it links to its own component (rows of a host's MAC with
 an address outside the crane LAN are hosts behind a router, linked by their own IP).
 
-The findings engine (next release) adds scoring against truth.json: recall on the planted items
-and no high-severity finding on the clean scenario.
+Then the findings engine runs over the capture and the port (``analyze``) and is scored
+against truth.json (``testbed score``): every planted item must be found by its rule in the
+right state (recall 1.0), and there must be no false alarm (no finding of high severity on the
+clean scenario or on the legitimate vendor session). Precision and recall per rule are printed.
 """
 
 from __future__ import annotations
@@ -23,13 +25,16 @@ from pathlib import Path
 import pytest
 from tests.conftest import require_tool
 
+from cranewatch.findings.engine import analyze
 from cranewatch.fleet.linking import link_assets, observed_devices
 from cranewatch.fleet.loader import load_port
 from cranewatch.ingest import ingest_paths
+from cranewatch.store.registry import Registry, registry_url
 from cranewatch.store.workspace import Workspace
 from cranewatch.testbed.runner import run_scenario
 from cranewatch.testbed.scenarios import EXAMPLE_PORT, SCENARIOS, build
 from cranewatch.testbed.scenarios._site import crane_site
+from cranewatch.testbed.score import score
 
 pytestmark = pytest.mark.slow
 INDUSTRIAL = ("s7comm", "mbtcp", "opcua")
@@ -88,3 +93,15 @@ def test_scenario_end_to_end(name: str, clean_run: Path, tmp_path: Path) -> None
     for device in planted_devices:
         mac = scenario.host(device).interfaces[0].mac
         assert mac in by_mac, f"the planted {device} never showed on the crane LAN"
+
+    with Registry.open(registry_url(ws.root, None)) as registry:
+        registry.save_port(port, source=str(EXAMPLE_PORT), actor="test")
+        result_ = analyze(ws, registry, site="T1", analyst="test")
+        assert result_.problems == []
+        findings = [stored.finding for stored in registry.load_findings()]
+    scored = score(truth, findings)
+    for rule in scored.rules.values():
+        print(f"{name}: {rule.rule} precision {rule.precision} recall {rule.recall}")
+    missed = [(i.id, i.kind, i.wrong_state) for i in scored.items if not i.found]
+    assert scored.recall == 1.0, missed
+    assert [f.summary for f in scored.false_alarms] == []

@@ -96,6 +96,13 @@ def test_findings_about_other_hosts_are_false_positives() -> None:
     assert (rule.true_positives, rule.false_positives, rule.precision) == (1, 1, 0.5)
 
 
+def test_another_scored_rule_about_a_planted_host_is_a_true_positive() -> None:
+    planted = [item("modem", "undeclared-device", "modem")]
+    result = score(truth(planted), [finding("CW-ASSET-001", MODEM), finding("CW-FLOW-001", MODEM)])
+    assert result.rules["CW-FLOW-001"].precision == 1.0
+    assert result.rules["CW-FLOW-001"].planted == 0 and result.rules["CW-FLOW-001"].recall is None
+
+
 def test_high_findings_on_legitimate_access_are_false_alarms() -> None:
     planted = [item("vendor", "declared-remote-access", "vpn-gw", "plc")]
     high = finding("CW-RA-001", VPN)
@@ -120,3 +127,13 @@ def test_load_truth_refuses_what_is_not_one(tmp_path: Path) -> None:
         load_truth(tmp_path)
     with pytest.raises(CranewatchError, match="testbed run folder"):
         load_truth(tmp_path / "missing")
+
+
+def test_a_miss_is_charged_to_every_rule_that_answers_it() -> None:
+    planted = [item("session", "remote-session", "modem", "plc")]
+    found = score(truth(planted), [finding("CW-OPS-002", MODEM)])
+    assert found.rules["CW-OPS-002"].recall == 1.0 and found.rules["CW-RA-001"].recall is None
+    missed = score(truth(planted), [])
+    assert {r: s.recall for r, s in missed.rules.items()} == {
+        "CW-FLOW-001": 0.0, "CW-OPS-001": 0.0, "CW-OPS-002": 0.0, "CW-RA-001": 0.0
+    }  # fmt: skip

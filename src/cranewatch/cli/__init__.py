@@ -16,7 +16,7 @@ import sys
 import typer
 from rich.markup import escape
 
-from cranewatch.cli import assets, evidence, fleet, ingest, tables, testbed
+from cranewatch.cli import assets, evidence, findings, fleet, ingest, tables, testbed
 from cranewatch.cli._apps import app
 from cranewatch.cli._shared import console, err_console
 from cranewatch.errors import CranewatchError, UsageError
@@ -26,6 +26,7 @@ __all__ = [
     "assets",
     "console",
     "evidence",
+    "findings",
     "fleet",
     "ingest",
     "main",

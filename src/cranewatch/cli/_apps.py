@@ -62,6 +62,16 @@ evidence_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(evidence_app, name="evidence")
+findings_app = typer.Typer(
+    help=(
+        "Triage what the analysis found: list, show, record verdicts.\n\n"
+        "Examples:\n\n"
+        "  cranewatch -w case1 findings list --severity high\n\n"
+        "  cranewatch -w case1 findings show CW-ASSET-002:3f2a9c0d1e4b5a67"
+    ),
+    no_args_is_help=True,
+)
+app.add_typer(findings_app, name="findings")
 
 
 def _version(value: bool) -> None:

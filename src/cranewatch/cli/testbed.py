@@ -154,3 +154,62 @@ def clean() -> None:
         f"removed {len(result.removed)} namespace(s) of crashed runs"
         + (f"; {len(result.live)} of running runs left alone" if result.live else "")
     )
+
+
+@testbed_app.command()
+def score(
+    run_dir: Annotated[Path, typer.Argument(help="Testbed run folder (with truth.json).")],
+    strict: Annotated[
+        bool, typer.Option(help="Exit 1 unless recall is 1.0 and there is no false alarm.")
+    ] = False,
+) -> None:
+    """Compare the workspace's findings with a testbed run's truth.json: precision and recall
+    per rule, each planted item found or missed, and false alarms (high findings on legitimate
+    or clean traffic). Ingest the run's capture and run `cranewatch analyze` first.
+
+    Example:
+
+      cranewatch -w case1 ingest runs/sabotage/capture.pcap && cranewatch -w case1 analyze --site T1 && cranewatch -w case1 testbed score runs/sabotage
+    """
+    from rich.table import Table
+    from rich.text import Text
+
+    from cranewatch.cli._registry import open_registry
+    from cranewatch.testbed.score import load_truth
+    from cranewatch.testbed.score import score as score_run
+
+    truth = load_truth(run_dir)
+    with open_registry() as registry:
+        findings = [s.finding for s in registry.load_findings()]
+    result = score_run(truth, findings)
+    items = Table(title=f"planted items of {result.scenario}")
+    for col in ("item", "kind", "found", "by", "wrong state"):
+        items.add_column(col)
+    for item in result.items:
+        mark = Text("yes", style="green") if item.found else Text("NO", style="bold red")
+        if item.kind == "declared-remote-access":
+            mark = Text("legitimate", style="cyan")
+        items.add_row(
+            item.id, item.kind, mark, ", ".join(item.found_by), ", ".join(item.wrong_state)
+        )
+    console.print(items)
+    rules = Table(title="per rule")
+    for col in ("rule", "true pos.", "false pos.", "precision", "planted", "found", "recall"):
+        rules.add_column(col)
+    for rule in result.rules.values():
+        rules.add_row(
+            rule.rule, str(rule.true_positives), str(rule.false_positives),
+            "" if rule.precision is None else f"{rule.precision:.2f}", str(rule.planted),
+            str(rule.found), "" if rule.recall is None else f"{rule.recall:.2f}",
+        )  # fmt: skip
+    console.print(rules)
+    for finding in result.false_alarms:
+        err_console.print(
+            f"[red]false alarm:[/] {finding.key} {finding.severity.value} {finding.summary}"
+        )
+    console.print(
+        f"recall {result.recall:.2f} on planted items; {len(result.false_alarms)} false alarm(s); "
+        f"{len(result.unscored)} finding(s) of rules no planted kind is about"
+    )
+    if strict and (result.recall < 1.0 or result.false_alarms):
+        raise typer.Exit(1)

@@ -3,9 +3,11 @@
 Each planted kind is answered by a set of rules (``EXPECTED``); a planted item counts as found
 when a present finding of one of those rules is about one of its hosts (by MAC, or by IP when
 the host had a fixed address) and, for kinds that are use rather than presence, is in state
-``activity-observed``. A finding is a true positive of its rule when it found some planted item
-that way; other findings of rules that answer planted kinds are false positives; findings of
-other rules are listed but not scored. ``declared-remote-access`` items are legitimate: a
+``activity-observed``. For precision, a finding of a scored rule is a true positive when it is
+about a host of a planted problem (the undeclared device itself, or the controller it reached):
+a second rule that also fires on the planted problem is right, not noise. Findings of scored
+rules about other hosts are false positives; findings of other rules, and findings of severity info (inventory notes such as "a declared cellular unit
+exists"), are listed, not scored. ``declared-remote-access`` items are legitimate: a
 finding of severity high or above about their hosts is a false alarm. A scenario without planted
 problems (clean) must have no finding of severity high or above at all.
 
@@ -62,8 +64,8 @@ class RuleScore:
     rule: str
     true_positives: int = 0
     false_positives: int = 0
-    planted: int = 0  # planted items this rule answers
-    found: int = 0  # of those, found by this rule
+    planted: int = 0  # planted items this rule found, plus those no rule found
+    found: int = 0  # planted items found by this rule
 
     @property
     def precision(self) -> float | None:
@@ -125,6 +127,10 @@ def score(truth: dict[str, Any], findings: list[Finding]) -> Score:
     rules: dict[str, RuleScore] = defaultdict(lambda: RuleScore(""))
     items: list[ItemScore] = []
     matched: set[str] = set()
+    problem_hosts: set[str] = set()
+    for item in truth["planted"]:
+        if item["kind"] != "declared-remote-access":
+            problem_hosts |= set().union(*(hosts.get(h["name"], set()) for h in item["hosts"]))
     false_alarms: list[Finding] = []
     for item in truth["planted"]:
         kind = item["kind"]
@@ -139,7 +145,6 @@ def score(truth: dict[str, Any], findings: list[Finding]) -> Score:
             ]  # fmt: skip
         for rule in answering:
             rules[rule].rule = rule
-            rules[rule].planted += 1
         for f in relevant:
             if f.rule in answering and _about(f, addresses):
                 if state is None or f.state is state:
@@ -147,9 +152,14 @@ def score(truth: dict[str, Any], findings: list[Finding]) -> Score:
                     matched.add(f.key)
                 else:
                     result.wrong_state.append(f.key)
+        # a rule's recall: of the items it answers, those it found, and those no rule found
+        # (an item another of its rules found is not charged to this one)
         for rule in answering:
             if any(k.startswith(rule + ":") for k in result.found_by):
+                rules[rule].planted += 1
                 rules[rule].found += 1
+            elif not result.found_by:
+                rules[rule].planted += 1
         items.append(result)
     if not [i for i in truth["planted"] if i["kind"] != "declared-remote-access"]:
         false_alarms += [
@@ -157,11 +167,11 @@ def score(truth: dict[str, Any], findings: list[Finding]) -> Score:
         ]
     unscored = []
     for f in relevant:
-        if f.rule not in SCORED_RULES:
+        if f.rule not in SCORED_RULES or f.severity is Severity.INFO:  # info: inventory notes
             unscored.append(f)
             continue
         rules[f.rule].rule = f.rule
-        if f.key in matched:
+        if f.key in matched or _about(f, problem_hosts):
             rules[f.rule].true_positives += 1
         else:
             rules[f.rule].false_positives += 1

@@ -7,6 +7,8 @@ asset links in SQLite (default, inside the workspace) or PostgreSQL (``--db``/``
     registry.py    the Registry class: save/load the port, accept, evidence, links, history
     baseline.py    replacing and reading the port model tables
     convert.py     the port model to rows and back; records.py: evidence, links, acceptances
+    findings_store.py  findings merged by key across analysis runs, their history, the runs
+    decisions.py   analysts' verdicts on findings and approved baselines
     tables.py      the registry as Arrow tables for ``cranewatch query``
 
 docs/registry.md describes the tables and the rules.

@@ -321,3 +321,93 @@ class RegistryLogRow(Base):
     source: Mapped[str | None] = mapped_column(Text)
     counts: Mapped[dict[str, int]] = mapped_column(JSON, info=JSON_TEXT)
     version: Mapped[str] = mapped_column(String(40))
+
+
+# ------------------------------------------------------------------ findings (revision 0002)
+class FindingRow(Base):
+    """One finding, merged by its stable key across analysis runs; never deleted.
+
+    The facts are those of the latest run that found it; ``present`` says whether that was the
+    latest run of its rule. The ``verdict_*`` columns hold the analyst's latest verdict, which
+    no analysis run changes (every verdict is also a ``finding_history`` row)."""
+
+    __tablename__ = "findings"
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    rule: Mapped[str] = mapped_column(String(100), index=True)
+    rule_version: Mapped[int] = mapped_column(Integer)
+    pack: Mapped[str] = mapped_column(String(200))
+    title: Mapped[str] = mapped_column(Text)
+    severity: Mapped[str] = mapped_column(String(10), index=True)
+    confidence: Mapped[float] = mapped_column(Float)
+    techniques: Mapped[list[str]] = mapped_column(JSON, info=STRINGS)
+    attack_version: Mapped[str] = mapped_column(String(100))
+    state: Mapped[str] = mapped_column(String(20))
+    site: Mapped[str | None] = mapped_column(String(200), index=True)
+    zone: Mapped[str | None] = mapped_column(String(400))
+    crane: Mapped[str | None] = mapped_column(String(200), index=True)
+    component: Mapped[str | None] = mapped_column(String(400))
+    mac: Mapped[str | None] = mapped_column(String(17))
+    ip: Mapped[str | None] = mapped_column(String(64))
+    peer: Mapped[str | None] = mapped_column(Text)
+    walkdown: Mapped[str | None] = mapped_column(String(200))
+    cranes: Mapped[list[str]] = mapped_column(JSON, info=STRINGS)
+    summary: Mapped[str] = mapped_column(Text)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, info=JSON_TEXT)
+    evidence: Mapped[list[dict[str, Any]]] = mapped_column(JSON, info=JSON_TEXT)
+    first_seen: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    last_seen: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    proof_of_use: Mapped[str | None] = mapped_column(String(20))
+    proof_detail: Mapped[str] = mapped_column(Text)
+    present: Mapped[bool] = mapped_column(Boolean, index=True)
+    first_run: Mapped[str] = mapped_column(String(40))
+    last_run: Mapped[str] = mapped_column(String(40))
+    verdict: Mapped[str | None] = mapped_column(String(20))
+    verdict_by: Mapped[str | None] = mapped_column(Text)
+    verdict_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    verdict_reason: Mapped[str | None] = mapped_column(Text)
+    verdict_reference: Mapped[str | None] = mapped_column(Text)
+
+
+class FindingHistoryRow(Base):
+    """Append-only: every change of a finding (detected, updated, state-changed,
+    no-longer-seen, seen-again, verdict) with who, when and why."""
+
+    __tablename__ = "finding_history"
+    row: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True, info=INTERNAL)
+    key: Mapped[str] = mapped_column(ForeignKey("findings.key"), index=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    actor: Mapped[str | None] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(20))
+    from_value: Mapped[str | None] = mapped_column(Text)
+    to_value: Mapped[str | None] = mapped_column(Text)
+    reason: Mapped[str | None] = mapped_column(Text)
+    reference: Mapped[str | None] = mapped_column(Text)
+    run: Mapped[str | None] = mapped_column(String(40))
+
+
+class AnalysisRunRow(Base):
+    """One run of ``cranewatch analyze``: who, when, which packs and rules, over which captures."""
+
+    __tablename__ = "analysis_runs"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+    actor: Mapped[str | None] = mapped_column(Text)
+    version: Mapped[str] = mapped_column(String(40))
+    site: Mapped[str | None] = mapped_column(String(200))
+    packs: Mapped[list[dict[str, Any]]] = mapped_column(JSON, info=JSON_TEXT)
+    rules: Mapped[list[str]] = mapped_column(JSON, info=STRINGS)
+    captures: Mapped[list[str]] = mapped_column(JSON, info=STRINGS)
+    counts: Mapped[dict[str, Any]] = mapped_column(JSON, info=JSON_TEXT)
+    problems: Mapped[list[str]] = mapped_column(JSON, info=STRINGS)
+
+
+class ApprovedBaselineRow(Base):
+    """The devices and paths an analyst approved as normal; the latest row is the baseline."""
+
+    __tablename__ = "approved_baselines"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    analyst: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text)
+    devices: Mapped[list[list[Any]]] = mapped_column(JSON, info=JSON_TEXT)
+    paths: Mapped[list[list[Any]]] = mapped_column(JSON, info=JSON_TEXT)

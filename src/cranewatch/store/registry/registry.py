@@ -10,14 +10,18 @@ registry as it was. The rules that keep the baseline trustworthy live here:
   replaces an existing component;
 - ``save_evidence`` adds or updates records by their key; ``save_links`` replaces the links of
   one site (or all);
+- ``save_analysis`` merges an analysis run's findings by their stable key and never touches
+  a verdict; ``set_verdict`` records one with who, when and why (``findings_store``,
+  ``decisions``);
 - every change writes a ``registry_log`` row (who, what, when, source, counts).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 from pydantic import ValidationError
@@ -26,6 +30,7 @@ from sqlalchemy.engine import URL
 
 from cranewatch._version import __version__
 from cranewatch.errors import RegistryError
+from cranewatch.findings.model import Finding, Verdict
 from cranewatch.fleet.model import (
     Acceptance,
     AssetLink,
@@ -33,8 +38,9 @@ from cranewatch.fleet.model import (
     Evidence,
     Port,
 )
-from cranewatch.store.registry import baseline, records
+from cranewatch.store.registry import baseline, decisions, findings_store, records
 from cranewatch.store.registry.engine import make_engine, read_transaction, write_transaction
+from cranewatch.store.registry.findings_store import RunInfo, StoredFinding
 from cranewatch.store.registry.migrate import upgrade_to_head
 from cranewatch.store.registry.models import (
     AcceptanceRow,
@@ -45,6 +51,9 @@ from cranewatch.store.registry.models import (
 )
 from cranewatch.store.registry.tables import export_tables
 from cranewatch.store.registry.url import mask_url, parse_url
+
+if TYPE_CHECKING:
+    from cranewatch.findings.context import ApprovedBaseline
 
 
 def _now() -> dt.datetime:
@@ -254,6 +263,85 @@ class Registry:
                 return [records.row_to_link(r) for r in rows.mappings()]
             except ValidationError as exc:
                 raise self._invalid("asset links", exc) from None
+
+    # ------------------------------------------------------------------ findings
+    def save_analysis(self, run: RunInfo, findings: Sequence[Finding]) -> dict[str, Any]:
+        """Merge one analysis run's findings by key and record the run; verdicts stay.
+
+        Returns the counts (findings, new, updated, state_changed, seen_again, no_longer_seen,
+        by_severity, by_state, by_proof), also stored with the run."""
+        with self._write("saving the findings of an analysis") as conn:
+            counts = findings_store.save_analysis(conn, run, findings)
+            logged = {k: v for k, v in counts.items() if isinstance(v, int)}
+            _log(conn, "save_analysis", actor=run.actor, source=f"run {run.id}", counts=logged)
+        return counts
+
+    def load_findings(self, *, present_only: bool = True) -> list[StoredFinding]:
+        """The stored findings (only those the latest run of their rule found, by default)."""
+        with self._read("reading findings") as conn:
+            try:
+                return findings_store.load_findings(conn, present_only=present_only)
+            except ValidationError as exc:
+                raise self._invalid("findings", exc) from None
+
+    def finding(self, key: str) -> StoredFinding | None:
+        with self._read("reading a finding") as conn:
+            try:
+                return findings_store.one_finding(conn, key)
+            except ValidationError as exc:
+                raise self._invalid("findings", exc) from None
+
+    def set_verdict(
+        self,
+        key: str,
+        verdict: Verdict,
+        *,
+        analyst: str,
+        reason: str,
+        reference: str | None = None,
+    ) -> StoredFinding:
+        """Record an analyst's verdict on finding ``key``: a reason is required, ``explained``
+        also needs a reference; the change is kept in the finding's history."""
+        with self._write(f"recording a verdict on {key}") as conn:
+            stored = decisions.set_verdict(
+                conn, key, verdict, analyst=analyst, reason=reason, reference=reference, at=_now()
+            )
+            _log(conn, "set_verdict", actor=analyst, source=key, counts={"findings": 1})
+        return stored
+
+    def finding_history(self, key: str) -> list[dict[str, Any]]:
+        """Every change of finding ``key``, oldest first: at, actor, kind, from_value,
+        to_value, reason, reference, run."""
+        with self._read("reading a finding's history") as conn:
+            return findings_store.history_of(conn, key)
+
+    def analysis_runs(self) -> list[RunInfo]:
+        """Every analysis run, oldest first."""
+        with self._read("reading analysis runs") as conn:
+            return findings_store.runs(conn)
+
+    def approve_baseline(
+        self,
+        devices: Sequence[tuple[str | None, str | None]],
+        paths: Sequence[tuple[str, str, str, int]],
+        *,
+        analyst: str,
+        reason: str,
+    ) -> ApprovedBaseline:
+        """Approve ``devices`` (MAC, IP) and ``paths`` (source IP, destination IP, transport,
+        destination port) as normal; the latest approval is the baseline rules compare with."""
+        with self._write("approving a baseline") as conn:
+            approved = decisions.approve_baseline(
+                conn, devices, paths, analyst=analyst, reason=reason, at=_now()
+            )
+            counts = {"devices": len(approved.devices), "paths": len(approved.paths)}
+            _log(conn, "approve_baseline", actor=analyst, source=reason, counts=counts)
+        return approved
+
+    def approved_baseline(self) -> ApprovedBaseline | None:
+        """The latest approved baseline, or None when no analyst approved one."""
+        with self._read("reading the approved baseline") as conn:
+            return decisions.latest_baseline(conn)
 
     # ------------------------------------------------------------------ reading out
     def history(self) -> list[dict[str, Any]]:

@@ -35,6 +35,9 @@ EXPORTED: dict[str, tuple[type[models.Base], tuple[str, ...]]] = {
     "evidence_files": (models.EvidenceFileRow, ("evidence_kind", "evidence_id", "position")),
     "asset_links": (models.AssetLinkRow, ("row",)),
     "acceptances": (models.AcceptanceRow, ("row",)),
+    "findings": (models.FindingRow, ("rule", "key")),
+    "finding_history": (models.FindingHistoryRow, ("row",)),
+    "analysis_runs": (models.AnalysisRunRow, ("at", "id")),
 }
 
 TIMESTAMP = pa.timestamp("us", tz="UTC")

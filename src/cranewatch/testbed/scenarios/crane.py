@@ -262,8 +262,8 @@ def dual_homed(site: CraneSite, duration_s: float = 20.0) -> Scenario:
             Planted(
                 "bridge",
                 "dual-homed",
-                ("bridge-pc",),
-                "one device in two zones",
+                ("bridge-pc", "historian"),
+                "one device in two zones, the historian reaching the PLC through it",
                 ("historian:opcua-connect", "historian:opcua-read"),
             ),
             Planted("bridge-box", "undeclared-device", ("bridge-pc",), "an undeclared PC"),
