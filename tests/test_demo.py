@@ -54,3 +54,7 @@ def test_demo_summary_names_the_hidden_modem(
                       "STS06": 0}  # fmt: skip
     walk = _section(text, "What the walk-down found (inspection evidence)")
     assert "| wd-2024-001 | STS03 |" in walk and modem.mac in walk
+    findings = _section(text, "Findings of medium severity or above")
+    critical = [line for line in findings.splitlines() if line.startswith("| critical |")]
+    assert any("CW-ASSET-002" in line and modem.mac in line for line in critical)
+    assert any("CW-OPS-001" in line and modem.mac in line for line in critical)  # the stop

@@ -4,11 +4,13 @@ The demo ingests the bundled example captures (``examples/testbed``: one testbed
 scenario, real protocol stacks on crane STS03 of the example port) and a deterministic
 synthetic capture of terminal T1's six ship-to-shore cranes (with a hidden cellular modem on
 STS03), imports the example port's declared baseline and inspection evidence into the
-workspace's registry, links the devices seen to the declared components, and writes a short
+workspace's registry, runs the analysis (links the devices seen to the declared components and
+evaluates the rule packs), and writes a short
 summary: what was captured, which devices talk (with their IEEE vendor), the largest
 conversations, the devices whose vendor makes cellular routers, what devices announce about
 themselves, the remote-access and tunnel sessions, the names looked up, the roles devices play,
-declared against seen per crane, the devices no contract declares, and what the walk-down found.
+declared against seen per crane, the devices no contract declares, what the walk-down found,
+and the findings of the rules (what is undeclared, which capability was used, with evidence).
 It prints where the summary and the workspace are.
 """
 
@@ -100,6 +102,13 @@ SECTIONS: tuple[tuple[str, str], ...] = (
 
 FLEET_SECTIONS: tuple[tuple[str, str], ...] = (
     (
+        "Findings of medium severity or above (cranewatch findings list)",
+        "SELECT severity, rule, state, coalesce(proof_of_use, '') AS proof_of_use, "
+        "array_to_string(cranes, ', ') AS cranes, coalesce(component, mac, ip, walkdown) AS subject, "
+        "summary FROM findings WHERE present AND severity IN ('critical', 'high', 'medium') "
+        "ORDER BY CASE severity WHEN 'critical' THEN 0 WHEN 'high' THEN 1 ELSE 2 END, rule, key",
+    ),
+    (
         "Declared against seen, per crane of terminal T1 (fleet linking)",
         "SELECT c.id AS crane, c.manufacturer, c.model, count(DISTINCT k.id) AS declared, "
         "count(DISTINCT l.component) AS declared_and_seen, "
@@ -133,8 +142,8 @@ def _markdown(title: str, columns: list[str], rows: list[tuple[object, ...]]) ->
 
 def _fleet(ws: Workspace, console: Console) -> dict[str, pa.Table] | None:
     """Import the example port and its evidence, link, and return the registry's tables."""
+    from cranewatch.findings.engine import analyze
     from cranewatch.fleet.evidence import read_evidence
-    from cranewatch.fleet.linking import link_report, observed_devices
     from cranewatch.fleet.loader import load_port
 
     if not (EXAMPLE_PORT / "port.yaml").exists():
@@ -145,10 +154,12 @@ def _fleet(ws: Workspace, console: Console) -> dict[str, pa.Table] | None:
         registry.save_port(load_port(EXAMPLE_PORT), source=str(EXAMPLE_PORT), actor="demo")
         evidence = read_evidence(EXAMPLE_PORT / "evidence", None, ws.root / "evidence")
         registry.save_evidence(evidence, source=str(EXAMPLE_PORT / "evidence"), actor="demo")
-        console.print(f"linking the devices seen to the declared components of {DEMO_SITE} …")
-        report = link_report(registry.load_port() or load_port(EXAMPLE_PORT),
-                             observed_devices(ws), site=DEMO_SITE)  # fmt: skip
-        registry.save_links(report.links, site=DEMO_SITE)
+        console.print(
+            f"linking and analysing (rules over the captures and the port, {DEMO_SITE}) …"
+        )
+        result = analyze(ws, registry, site=DEMO_SITE, analyst="demo")
+        for problem in result.problems:
+            console.print(f"[yellow]analysis problem:[/] {problem}")
         return registry.tables()
 
 
