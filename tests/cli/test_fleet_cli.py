@@ -272,3 +272,13 @@ def test_validate_ten_mistakes_from_the_command_line() -> None:
     reported = [int(m) for m in re.findall(rf"^{re.escape(str(path))}:(\d+): ", res.err, re.M)]
     assert sorted(reported) == sorted(marked)
     assert f"{len(marked)} problem(s) in {path}" in res.err and "Traceback" not in res.output
+
+
+def test_every_registry_table_is_queryable(tmp_path: Path) -> None:
+    """`cranewatch query` must offer every table the registry exports (names kept in the CLI)."""
+    from cranewatch.cli._registry import REGISTRY_TABLES
+    from cranewatch.store.registry import Registry
+
+    with Registry.open(f"sqlite:///{tmp_path / 'r.sqlite'}") as registry:
+        exported = set(registry.tables())
+    assert exported <= set(REGISTRY_TABLES)

@@ -55,7 +55,8 @@ def stored_port(registry: Registry) -> Port:
 # the registry's tables as `cranewatch query` names them (Registry.tables())
 REGISTRY_TABLES = (
     "terminals", "berths", "crane_models", "cranes", "zones", "components", "conduits",
-    "remote_access", "evidence", "evidence_files", "asset_links", "acceptances",
+    "remote_access", "evidence", "evidence_files", "asset_links", "acceptances", "findings",
+    "finding_history", "analysis_runs",
 )  # fmt: skip
 _NAMES = re.compile(r"\b(" + "|".join(REGISTRY_TABLES) + r")\b", re.IGNORECASE)
 

@@ -23,7 +23,7 @@ def query(
     operations, identities, coverage, names, sessions, roles (docs/observations.md describes
     every column), and the fleet registry's tables: terminals, berths, crane_models, cranes,
     zones, components, conduits, remote_access, evidence, evidence_files, asset_links,
-    acceptances (docs/registry.md).
+    acceptances, findings, finding_history, analysis_runs (docs/registry.md).
 
     Examples:
 
