@@ -20,7 +20,10 @@ declares for STS03, untagged like the testbed's captures). What it holds:
 - an undeclared host of the server zone (10.10.0.99) sends to the PLC through the crane router.
 
 ``open_world`` ingests captures into a workspace with the example port and its inspection
-evidence imported and links the devices of terminal T1, as ``cranewatch analyze`` will.
+evidence imported and links the devices of terminal T1, as ``cranewatch analyze`` will. The
+module-scoped fixtures ``world`` (the STS03 capture) and ``synth`` (the synthetic capture) give
+the analysis context over such a workspace to the test modules that import them. The S7 PDUs
+come from ``s7_pdus``.
 """
 
 from __future__ import annotations
@@ -28,8 +31,10 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import struct
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from tests.capture_builder import (
     ACK,
     BROADCAST,
@@ -46,6 +51,7 @@ from tests.capture_builder import (
     tcp,
     udp,
 )
+from tests.findings.s7_pdus import PLC_STOP, READ_JOB, SETUP, WRITE_ACK, WRITE_JOB
 
 from cranewatch.findings.context import AnalysisContext, ApprovedBaseline
 from cranewatch.findings.model import Indicator, IndicatorPack, Rule, RulePack
@@ -82,16 +88,6 @@ START = dt.datetime(2026, 3, 3, 9, 0, tzinfo=dt.UTC)
 T0 = int(START.timestamp()) * 10**9
 MS = 10**6
 
-# S7comm PDUs (TPKT/COTP/S7) as in tests/protocols/test_s7comm.py
-CR = "0300001611e00000000100c0010ac1020100c2020101"
-CC = "0300001611d00001000100c0010ac1020100c2020101"
-SETUP_JOB = "0300001902f08032010000000000080000f0000001000101e0"
-SETUP_ACK = "0300001b02f080320300000000000800000000f0000001000101e0"
-READ_JOB = "0300001f02f080320100000a00000e00000401120a10020040000184000000"
-WRITE_JOB = "0300002702f080320100001800000e00080501120a100800010000830000800007000479e9f642"
-WRITE_ACK = "0300001602f0803203000018000002000100000501ff"
-PLC_STOP = "0300002102f080320100001c000010000029000000000009505f50524f4752414d"
-
 Frames = list[tuple[int, bytes]]
 
 
@@ -127,7 +123,7 @@ def tcp_exchange(
 
 
 def s7(t: int, client: tuple[str, str], sport: int, *jobs: str) -> Frames:
-    talk = [(True, CR), (False, CC), (True, SETUP_JOB), (False, SETUP_ACK)]
+    talk = list(SETUP)
     for job in jobs:
         talk.append((True, job))
         if job == WRITE_JOB:
@@ -315,3 +311,25 @@ def rule_of(pack: RulePack, rule_id: str, **params: object) -> Rule:
     """The pack's rule, with some params replaced."""
     found = next(r for r in pack.rules if r.id == rule_id)
     return found.model_copy(update={"params": {**found.params, **params}})
+
+
+def _contexts(ws: Workspace, registry: Registry) -> Iterator[AnalysisContext]:
+    ctx = context(ws, registry)
+    yield ctx
+    ctx.con.close()
+    registry.close()
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AnalysisContext]:
+    """A context over the hand-built STS03 capture (``write_sts03``), one per test module."""
+    root = tmp_path_factory.mktemp("assets-world")
+    yield from _contexts(*open_world(root, write_sts03(root / "sts03.pcap")))
+
+
+@pytest.fixture(scope="module")
+def synth(
+    tmp_path_factory: pytest.TempPathFactory, synth_capture: Path
+) -> Iterator[AnalysisContext]:
+    """A context over the synthetic capture, one per test module."""
+    yield from _contexts(*open_world(tmp_path_factory.mktemp("assets-synth"), synth_capture))

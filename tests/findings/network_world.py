@@ -28,6 +28,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 from tests.capture_builder import ACK, ETH_IPV4, FIN, PSH, SYN, ether, ipv4, pcap, tcp, udp
+from tests.findings.s7_pdus import PLC_STOP, READ_JOB, SETUP, WRITE_ACK, WRITE_JOB
 
 from cranewatch.findings.context import AnalysisContext
 from cranewatch.findings.model import Indicator, Rule, RulePack
@@ -56,16 +57,6 @@ TELEMETRY = "198.51.100.80"
 START = dt.datetime(2026, 3, 3, 9, 0, tzinfo=dt.UTC)
 T0 = int(START.timestamp()) * 10**9
 S = 10**9
-
-# S7comm PDUs (TPKT/COTP/S7), as in tests/protocols/test_s7comm.py
-CR = "0300001611e00000000100c0010ac1020100c2020101"
-CC = "0300001611d00001000100c0010ac1020100c2020101"
-SETUP_JOB = "0300001902f08032010000000000080000f0000001000101e0"
-SETUP_ACK = "0300001b02f080320300000000000800000000f0000001000101e0"
-READ_JOB = "0300001f02f080320100000a00000e00000401120a10020040000184000000"
-WRITE_JOB = "0300002702f080320100001800000e00080501120a100800010000830000800007000479e9f642"
-WRITE_ACK = "0300001602f0803203000018000002000100000501ff"
-PLC_STOP = "0300002102f080320100001c000010000029000000000009505f50524f4752414d"
 
 
 class Conversation:
@@ -107,7 +98,7 @@ class Conversation:
 def s7_session(t: int, client: tuple[str, str], sport: int, *jobs: str) -> list[tuple[int, bytes]]:
     c = Conversation(client, PLC, 102, sport)
     t = c.open(t)
-    for pdu, from_client in [(CR, True), (CC, False), (SETUP_JOB, True), (SETUP_ACK, False)]:
+    for from_client, pdu in SETUP:
         t = c.send(t, from_client, bytes.fromhex(pdu))
     for job in jobs:
         t = c.send(t + 50_000_000, True, bytes.fromhex(job))

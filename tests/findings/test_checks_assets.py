@@ -5,7 +5,6 @@ port imported and linked; stable keys, evidence that points at real frames, para
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,8 @@ from tests.findings.assets_world import (
     context,
     open_world,
     rule_of,
+    synth,
+    world,
     write_more_modem,
     write_sts03,
 )
@@ -39,6 +40,7 @@ from cranewatch.findings.checks import CHECKS, CheckParamError
 from cranewatch.findings.context import AnalysisContext
 from cranewatch.findings.model import Finding, Severity, State, finding_key
 
+__all__ = ["synth", "world"]  # the module-scoped fixtures
 PACK = assets_pack()
 TELTONIKA_SYNTH = "00:1e:42:e2:bc:97"
 
@@ -50,27 +52,6 @@ def run(ctx: AnalysisContext, rule_id: str, **params: Any) -> list[Finding]:
 
 def by_mac(findings: list[Finding]) -> dict[str | None, Finding]:
     return {f.subject.mac: f for f in findings}
-
-
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AnalysisContext]:
-    root = tmp_path_factory.mktemp("assets-world")
-    ws, registry = open_world(root, write_sts03(root / "sts03.pcap"))
-    ctx = context(ws, registry)
-    yield ctx
-    ctx.con.close()
-    registry.close()
-
-
-@pytest.fixture(scope="module")
-def synth(
-    tmp_path_factory: pytest.TempPathFactory, synth_capture: Path
-) -> Iterator[AnalysisContext]:
-    ws, registry = open_world(tmp_path_factory.mktemp("assets-synth"), synth_capture)
-    ctx = context(ws, registry)
-    yield ctx
-    ctx.con.close()
-    registry.close()
 
 
 def declared_macs(ctx: AnalysisContext) -> set[str]:

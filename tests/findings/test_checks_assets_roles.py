@@ -6,11 +6,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
 from tests.findings.assets_world import (
     BRIDGE,
     HISTORIAN_IP,
@@ -19,10 +16,9 @@ from tests.findings.assets_world import (
     ROGUE,
     ROUTER,
     assets_pack,
-    context,
-    open_world,
     rule_of,
-    write_sts03,
+    synth,
+    world,
 )
 
 import cranewatch.findings.checks.baseline
@@ -35,6 +31,7 @@ from cranewatch.findings.context import AnalysisContext, ApprovedBaseline
 from cranewatch.findings.model import Finding, Severity, State, finding_key
 from cranewatch.fleet.model import Cellular, ComponentKind, Evidence, SimUsage, Walkdown
 
+__all__ = ["synth", "world"]  # the module-scoped fixtures
 PACK = assets_pack()
 WALKDOWN_PHOTOS = {
     "fd5c6cec2453568e8961048bf10e4362c6415e5b13804c145799e698e3d86da8",
@@ -45,27 +42,6 @@ WALKDOWN_PHOTOS = {
 def run(ctx: AnalysisContext, rule_id: str, **params: Any) -> list[Finding]:
     rule = rule_of(PACK, rule_id, **params)
     return CHECKS[rule.check](ctx, rule, PACK)
-
-
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AnalysisContext]:
-    root = tmp_path_factory.mktemp("roles-world")
-    ws, registry = open_world(root, write_sts03(root / "sts03.pcap"))
-    ctx = context(ws, registry)
-    yield ctx
-    ctx.con.close()
-    registry.close()
-
-
-@pytest.fixture(scope="module")
-def synth(
-    tmp_path_factory: pytest.TempPathFactory, synth_capture: Path
-) -> Iterator[AnalysisContext]:
-    ws, registry = open_world(tmp_path_factory.mktemp("roles-synth"), synth_capture)
-    ctx = context(ws, registry)
-    yield ctx
-    ctx.con.close()
-    registry.close()
 
 
 # -------------------------------------------------------------------------- CW-ROLE-001

@@ -80,8 +80,13 @@ def make_finding(
 ) -> Finding:
     """A finding of ``rule``: the key from ``identity`` (what makes the subject this one, never
     facts that change between runs), the rule's severity unless the check raises or lowers it,
-    evidence frames capped at ``MAX_FRAMES`` per capture."""
+    evidence frames capped at ``MAX_FRAMES`` per capture, first and last seen the evidence's
+    time window unless the check gives them (a walk-down's date)."""
     capped = [e.model_copy(update={"frames": sorted(e.frames)[:MAX_FRAMES]}) for e in evidence]
+    if first_seen is None:
+        first_seen = min((e.first_ts for e in evidence if e.first_ts is not None), default=None)
+    if last_seen is None:
+        last_seen = max((e.last_ts for e in evidence if e.last_ts is not None), default=None)
     return Finding(
         key=finding_key(rule.id, *identity),
         rule=rule.id,

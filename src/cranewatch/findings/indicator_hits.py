@@ -28,7 +28,7 @@ number of distinct values, not of rows.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -114,15 +114,44 @@ def _order(hit: IndicatorHit) -> tuple[str, ...]:
     )
 
 
+def _hit(
+    ind: Indicator,
+    value: str,
+    where: str,
+    row: dict[str, Any],
+    mac: str | None,
+    ip: str | None,
+    peer: str | None = None,
+) -> IndicatorHit:
+    """A hit seen in a row of the earliest sighting per group: its ``capture_sha256``,
+    ``frame``, ``ts`` and, when the query reads one, ``flow_id``."""
+    return IndicatorHit(
+        ind,
+        value,
+        where,
+        mac,
+        ip,
+        row["capture_sha256"],
+        row["frame"],
+        row.get("flow_id"),
+        row["ts"],
+        peer,
+    )
+
+
+def _matched(
+    values: Iterable[str], match: Callable[[str], list[Indicator]]
+) -> dict[str, list[Indicator]]:
+    """The values some indicator matches, with those indicators."""
+    found = {v: match(v) for v in values}
+    return {v: inds for v, inds in found.items() if inds}
+
+
 def _vendor_hits(ctx: AnalysisContext, index: IndicatorIndex) -> list[IndicatorHit]:
-    vendors = [
-        r["vendor"]
-        for r in ctx.rows(
-            "SELECT DISTINCT vendor FROM capture_assets WHERE vendor IS NOT NULL AND mac IS NOT NULL"
-        )
-    ]
-    matched = {v: index.match("vendor", v) for v in vendors}
-    matched = {v: inds for v, inds in matched.items() if inds}
+    vendors = ctx.rows(
+        "SELECT DISTINCT vendor FROM capture_assets WHERE vendor IS NOT NULL AND mac IS NOT NULL"
+    )
+    matched = _matched((r["vendor"] for r in vendors), lambda v: index.match("vendor", v))
     if not matched:
         return []
     rows = ctx.rows(
@@ -132,17 +161,7 @@ def _vendor_hits(ctx: AnalysisContext, index: IndicatorIndex) -> list[IndicatorH
         [sorted(matched)],
     )
     return [
-        IndicatorHit(
-            ind,
-            r["vendor"],
-            "assets vendor (IEEE registry)",
-            r["mac"],
-            None,
-            r["capture_sha256"],
-            r["frame"],
-            None,
-            r["ts"],
-        )
+        _hit(ind, r["vendor"], "assets vendor (IEEE registry)", r, r["mac"], None)
         for r in rows
         for ind in matched[r["vendor"]]
     ]
@@ -179,19 +198,7 @@ def _identity_hits(
     for r in rows:
         where = f"identities {r['attribute']} ({r['source'] or r['protocol']})"
         for ind in matched[(r["attribute"], r["value"])]:
-            hits.append(
-                IndicatorHit(
-                    ind,
-                    r["value"],
-                    where,
-                    r["mac"],
-                    r["ip"],
-                    r["capture_sha256"],
-                    r["frame"],
-                    r["flow_id"],
-                    r["ts"],
-                )
-            )
+            hits.append(_hit(ind, r["value"], where, r, r["mac"], r["ip"]))
     return hits
 
 
@@ -219,33 +226,16 @@ def _name_hits(
     for r in rows:
         for ind in matched.get((r["name"], r["action"] == "announced"), []):
             where = f"names {r['action']} ({r['protocol']})"
-            hits.append(
-                IndicatorHit(
-                    ind,
-                    r["name"],
-                    where,
-                    r["mac"],
-                    r["ip"],
-                    r["capture_sha256"],
-                    r["frame"],
-                    r["flow_id"],
-                    r["ts"],
-                    r["peer_ip"],
-                )
-            )
+            hits.append(_hit(ind, r["name"], where, r, r["mac"], r["ip"], r["peer_ip"]))
     return hits
 
 
 def _address_hits(ctx: AnalysisContext, index: IndicatorIndex) -> list[IndicatorHit]:
-    ips = [
-        r["ip"]
-        for r in ctx.rows(
-            "SELECT DISTINCT ip FROM capture_assets WHERE ip IS NOT NULL "
-            "AND NOT coalesce(group_address, false)"
-        )
-    ]
-    matched = {ip: index.match_address(ip) for ip in ips}
-    matched = {ip: inds for ip, inds in matched.items() if inds}
+    ips = ctx.rows(
+        "SELECT DISTINCT ip FROM capture_assets WHERE ip IS NOT NULL "
+        "AND NOT coalesce(group_address, false)"
+    )
+    matched = _matched((r["ip"] for r in ips), index.match_address)
     if not matched:
         return []
     rows = ctx.rows(
@@ -255,17 +245,7 @@ def _address_hits(ctx: AnalysisContext, index: IndicatorIndex) -> list[Indicator
         [sorted(matched)],
     )
     return [
-        IndicatorHit(
-            ind,
-            r["ip"],
-            "assets ip",
-            r["mac"],
-            r["ip"],
-            r["capture_sha256"],
-            r["frame"],
-            None,
-            r["ts"],
-        )
+        _hit(ind, r["ip"], "assets ip", r, r["mac"], r["ip"])
         for r in rows
         for ind in matched[r["ip"]]
     ]
@@ -284,27 +264,8 @@ def _port_hits(ctx: AnalysisContext, index: IndicatorIndex) -> list[IndicatorHit
     for r in rows:
         value = f"{PROTO_NAME[int(r['proto'])]}/{r['dst_port']}"
         for ind in index.match_port(int(r["proto"]), int(r["dst_port"])):
-            common = (r["capture_sha256"], r["frame"], r["flow_id"], r["ts"])
-            hits.append(
-                IndicatorHit(
-                    ind,
-                    value,
-                    "flows client of the port",
-                    r["src_mac"],
-                    r["src_ip"],
-                    *common,
-                    r["dst_ip"],
-                )
-            )
-            hits.append(
-                IndicatorHit(
-                    ind,
-                    value,
-                    "flows server on the port",
-                    r["dst_mac"],
-                    r["dst_ip"],
-                    *common,
-                    r["src_ip"],
-                )
-            )
+            client = ("flows client of the port", r["src_mac"], r["src_ip"], r["dst_ip"])
+            server = ("flows server on the port", r["dst_mac"], r["dst_ip"], r["src_ip"])
+            for where, mac, ip, peer in (client, server):
+                hits.append(_hit(ind, value, where, r, mac, ip, peer))
     return hits

@@ -2,8 +2,10 @@
 
 Every finding must point back to packets: a capture by SHA-256, frame numbers (1-based, as
 tshark counts), a time window and flow ids. ``EvidenceSet`` gathers them per capture from
-whatever a check found (asset rows, flows, operations, identities) and turns them into
-``EvidenceRef`` records. ``device_evidence`` adds a device's own sightings (``capture_assets``
+whatever a check found (asset rows, flows, sessions, operations, identities; every check uses
+it) and turns them into ``EvidenceRef`` records: per capture the first ``MAX_FRAMES`` frames and
+flow ids, the time window in UTC and the notes given with what was added (or the note passed to
+``refs`` for a capture added without one), then evidence files and other records. ``device_evidence`` adds a device's own sightings (``capture_assets``
 rows of its MAC/IP pairs: first frame and time window) and its first flows; ``device_traffic``
 counts what it sent and received; ``device_peers`` lists the addresses it exchanged flows with
 (the caller decides which are outside the port).
@@ -17,8 +19,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cranewatch.findings.checks._devices import Device
+from cranewatch.findings.checks._net import utc
 from cranewatch.findings.context import AnalysisContext
-from cranewatch.findings.model import EvidenceRef
+from cranewatch.findings.model import MAX_FRAMES, EvidenceRef
 
 FLOWS_PER_CAPTURE = 20  # flow ids (and their first frames) kept per capture and device
 
@@ -43,17 +46,19 @@ class EvidenceSet:
         self,
         capture: str | None,
         frames: Iterable[int | None] = (),
-        first_ts: dt.datetime | None = None,
-        last_ts: dt.datetime | None = None,
+        first_ts: Any = None,
+        last_ts: Any = None,
         flow_ids: Iterable[int | None] = (),
         note: str | None = None,
     ) -> None:
+        """Frames, flow ids and the time window (``last_ts`` defaults to ``first_ts``; a value
+        that is no datetime is left out) of what was seen in ``capture``."""
         if not capture:
             return
         acc = self._captures.setdefault(capture, _Capture())
         acc.frames.update(int(f) for f in frames if f is not None and f > 0)
         acc.flow_ids.update(int(f) for f in flow_ids if f is not None)
-        for ts in (first_ts, last_ts):
+        for ts in (utc(first_ts), utc(last_ts)):
             if ts is not None:
                 acc.first_ts = ts if acc.first_ts is None else min(acc.first_ts, ts)
                 acc.last_ts = ts if acc.last_ts is None else max(acc.last_ts, ts)
@@ -75,15 +80,17 @@ class EvidenceSet:
     def last_ts(self) -> dt.datetime | None:
         return max((c.last_ts for c in self._captures.values() if c.last_ts), default=None)
 
-    def refs(self) -> list[EvidenceRef]:
+    def refs(self, note: str = "") -> list[EvidenceRef]:
+        """One ref per capture, by SHA-256, then the files and records; ``note`` for a capture
+        added without one."""
         out = [
             EvidenceRef(
                 capture_sha256=sha,
-                frames=sorted(acc.frames),
+                frames=sorted(acc.frames)[:MAX_FRAMES],
                 first_ts=acc.first_ts,
                 last_ts=acc.last_ts,
-                flow_ids=sorted(acc.flow_ids),
-                note="; ".join(acc.notes),
+                flow_ids=sorted(acc.flow_ids)[:MAX_FRAMES],
+                note="; ".join(acc.notes) or note,
             )
             for sha, acc in sorted(self._captures.items())
         ]

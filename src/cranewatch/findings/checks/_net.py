@@ -1,5 +1,5 @@
 """Helpers the network checks share: the port map, names of addresses, what traffic is
-housekeeping, evidence gathered per capture, and indicator matching of destinations.
+housekeeping, whether the port declares a path, and indicator matching of destinations.
 
 - ``names_by_address``: the DNS names the ``names`` table links to each address: names a
   device connected to (TLS SNI, HTTP Host, connections to a resolved address), names an answer
@@ -9,25 +9,29 @@ housekeeping, evidence gathered per capture, and indicator matching of destinati
   multicast destinations (255.255.255.255, 224.0.0.0/4, ff00::/8, a zone subnet's directed
   broadcast), the unspecified source (0.0.0.0, ::) and link-local addresses (169.254.0.0/16,
   fe80::/10: neighbour discovery, mDNS).
-- ``EvidenceBag``: capture SHA-256, frames, flow ids and the time window of what a finding rests
-  on, one ``EvidenceRef`` per capture.
+- ``DeclaredPaths``: the port map (``_places.PortMap``) and the names of addresses, built once
+  per check, and the questions the network checks ask of them: which conduits allow a flow, and
+  how the remote-access agreements judge a session (``cranewatch.findings.conduits``).
+- ``path_subject`` and ``peer_label``: the subject of a finding about a path (the crane-side end,
+  the other end as its peer) and how the other end is named in a summary.
 - ``indicator_hits``: which indicators (``dns-name`` patterns over the destination's names,
   ``subnet`` blocks holding its address, ``port`` like ``udp/1194``) a destination matches,
   with the shared matcher of ``cranewatch.findings.indicators``.
+
+The evidence of the network findings is gathered in ``_evidence.EvidenceSet``, as every check's.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from cranewatch.findings.checks import CheckParamError
-from cranewatch.findings.checks._places import PortMap, address
+from cranewatch.findings.checks._places import Place, PortMap, address
+from cranewatch.findings.conduits import AgreementVerdict, conduits_allowing, judge_agreements
 from cranewatch.findings.context import AnalysisContext
 from cranewatch.findings.indicators import IndicatorError, IndicatorIndex
-from cranewatch.findings.model import MAX_FRAMES, EvidenceRef, Indicator, Rule, Severity
+from cranewatch.findings.model import Indicator, Subject
 
 DHCP_PORTS = frozenset({67, 68, 546, 547})
 TRANSPORTS = {6: "tcp", 17: "udp", 1: "icmp", 58: "icmp", 132: "sctp"}
@@ -47,21 +51,6 @@ PROTOCOL_NAMES = {
     "gtp": "GTP",
     "tls": "TLS",
 }
-
-
-def severity_param(p: dict[str, Any], name: str, rule: Rule) -> Severity:
-    """Param ``name`` as a ``Severity``; anything else is a ``CheckParamError``."""
-    try:
-        return Severity(str(p[name]))
-    except ValueError:
-        known = ", ".join(s.value for s in Severity)
-        raise CheckParamError(
-            f"rule {rule.id}: param {name} must be one of {known}, got {p[name]!r}"
-        ) from None
-
-
-def port_map(ctx: AnalysisContext) -> PortMap:
-    return PortMap(ctx.port, ctx.links, ctx.site)
 
 
 def transport(proto: int | None) -> str | None:
@@ -120,60 +109,82 @@ def utc(ts: Any) -> dt.datetime | None:
     return None
 
 
-@dataclass
-class _Capture:
-    frames: set[int] = field(default_factory=set)
-    flow_ids: set[int] = field(default_factory=set)
-    first: dt.datetime | None = None
-    last: dt.datetime | None = None
+class DeclaredPaths:
+    """The port's conduits and remote-access agreements, asked about paths between places with
+    the port map and the names of addresses (both built once, when the check starts)."""
 
+    def __init__(self, ctx: AnalysisContext) -> None:
+        self.port = ctx.port
+        self.pm = PortMap(ctx.port, ctx.links, ctx.site)
+        self.names = names_by_address(ctx)
 
-@dataclass
-class EvidenceBag:
-    """What one finding rests on, gathered capture by capture."""
+    def names_of(self, ip: str | None) -> list[str]:
+        """The DNS names the captures link to ``ip``, sorted."""
+        return sorted(self.names.get(ip or "", ()))
 
-    captures: dict[str, _Capture] = field(default_factory=dict)
-
-    def add(
+    def conduits(
         self,
-        sha: str,
+        src: Place,
+        dst: Place,
         *,
-        frames: Iterable[int | None] = (),
-        flow_ids: Iterable[int | None] = (),
-        first: Any = None,
-        last: Any = None,
-    ) -> None:
-        c = self.captures.setdefault(sha, _Capture())
-        if len(c.frames) < 4 * MAX_FRAMES:
-            c.frames |= {int(f) for f in frames if f is not None}
-        if len(c.flow_ids) < MAX_FRAMES:
-            c.flow_ids |= {int(f) for f in flow_ids if f is not None}
-        first_ts, last_ts = utc(first), utc(last if last is not None else first)
-        if first_ts is not None and (c.first is None or first_ts < c.first):
-            c.first = first_ts
-        if last_ts is not None and (c.last is None or last_ts > c.last):
-            c.last = last_ts
+        transport: str | None,
+        port: int | None,
+        protocol: str | None,
+    ) -> list[str]:
+        """Ids of the conduits allowing a flow started by ``src`` to ``dst`` on ``port``."""
+        return conduits_allowing(
+            self.port.conduits,
+            src,
+            dst,
+            transport=transport,
+            port=port,
+            protocol=protocol,
+            names=self.names,
+        )
 
-    @property
-    def first(self) -> dt.datetime | None:
-        return min((c.first for c in self.captures.values() if c.first), default=None)
+    def agreement(
+        self,
+        a: Place,
+        b: Place,
+        *,
+        protocol: str | None,
+        start: dt.datetime,
+        end: dt.datetime,
+        via_first: bool = False,
+    ) -> AgreementVerdict | None:
+        """How the agreements judge a session between ``a`` and ``b`` from ``start`` to ``end``
+        (None: no agreement names the path; see ``judge_agreements``)."""
+        return judge_agreements(
+            self.port.remote_access,
+            a,
+            b,
+            protocol=protocol,
+            start=start,
+            end=end,
+            port_map=self.pm,
+            names=self.names,
+            via_first=via_first,
+        )
 
-    @property
-    def last(self) -> dt.datetime | None:
-        return max((c.last for c in self.captures.values() if c.last), default=None)
 
-    def refs(self, note: str = "") -> list[EvidenceRef]:
-        return [
-            EvidenceRef(
-                capture_sha256=sha,
-                frames=sorted(c.frames)[:MAX_FRAMES],
-                first_ts=c.first,
-                last_ts=c.last,
-                flow_ids=sorted(c.flow_ids)[:MAX_FRAMES],
-                note=note,
-            )
-            for sha, c in sorted(self.captures.items())
-        ]
+def path_subject(inner: Place, outer: Place) -> Subject:
+    """The subject of a finding about a path: the crane-side end, with the other end as peer."""
+    return Subject(
+        site=inner.site,
+        zone=inner.zone,
+        crane=inner.crane,
+        component=inner.component,
+        mac=inner.mac,
+        ip=inner.ip,
+        peer=outer.ip,
+    )
+
+
+def peer_label(place: Place, names: Sequence[str]) -> str:
+    """The other end of a path in a summary: ``STS03/hmi (10.20.3.60)`` inside the port, else its
+    address, with its first two DNS names."""
+    label = place.describe() if place.inside else str(place.ip)
+    return f"{label} ({', '.join(names[:2])})" if names else label
 
 
 def indicator_index(indicators: Iterable[Indicator]) -> IndicatorIndex:

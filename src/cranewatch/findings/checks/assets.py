@@ -95,8 +95,6 @@ def undeclared_device(ctx: AnalysisContext, rule: Rule, pack: RulePack) -> list[
                 details=details,
                 evidence=evidence.refs(),
                 severity=severity,
-                first_seen=evidence.first_ts,
-                last_seen=evidence.last_ts,
             )
         )
     return findings

@@ -110,8 +110,6 @@ def _new_devices(
                     "approved_by": approved.analyst,
                 },
                 evidence=evidence.refs(),
-                first_seen=evidence.first_ts,
-                last_seen=evidence.last_ts,
             )
         )
     return findings
@@ -176,8 +174,6 @@ def _new_paths(
                     "approved_by": approved.analyst,
                 },
                 evidence=evidence.refs(),
-                first_seen=evidence.first_ts,
-                last_seen=evidence.last_ts,
             )
         )
     return findings

@@ -32,16 +32,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from cranewatch.findings.checks import check, params
+from cranewatch.findings.checks import _params, check, params
+from cranewatch.findings.checks._evidence import EvidenceSet
 from cranewatch.findings.checks._net import (
     PROTOCOL_NAMES,
-    EvidenceBag,
+    DeclaredPaths,
     crane_label,
     indicator_hits,
     indicator_index,
-    names_by_address,
-    port_map,
-    severity_param,
+    path_subject,
     transport,
 )
 from cranewatch.findings.checks._periodic import (
@@ -52,9 +51,8 @@ from cranewatch.findings.checks._periodic import (
     tunnel_flows,
 )
 from cranewatch.findings.checks._places import Place
-from cranewatch.findings.conduits import conduits_allowing, judge_agreements
 from cranewatch.findings.context import AnalysisContext, make_finding
-from cranewatch.findings.model import Finding, Rule, RulePack, Severity, State, Subject
+from cranewatch.findings.model import Finding, Rule, RulePack, Severity, State
 
 DEFAULTS: dict[str, Any] = {
     "min_contacts": 5,
@@ -85,7 +83,7 @@ class _Beacon:
     port: int | None
     dest: str
     ways: dict[str, dict[str, Any]] = field(default_factory=dict)
-    evidence: EvidenceBag = field(default_factory=EvidenceBag)
+    evidence: EvidenceSet = field(default_factory=EvidenceSet)
     protocols: set[str] = field(default_factory=set)
 
 
@@ -107,11 +105,12 @@ def beaconing(ctx: AnalysisContext, rule: Rule, pack: RulePack) -> list[Finding]
     """Periodic contact from a crane zone to outside the port (see the module docstring)."""
     p = params(rule, DEFAULTS)
     severities = (
-        severity_param(p, "alert_severity", rule),
-        severity_param(p, "covered_severity", rule),
+        _params.severity(rule, "alert_severity", p["alert_severity"]),
+        _params.severity(rule, "covered_severity", p["covered_severity"]),
     )
-    pm = port_map(ctx)
-    found = _Found(names_by_address(ctx))
+    declared = DeclaredPaths(ctx)
+    pm = declared.pm
+    found = _Found(declared.names)
     if p["sessions"]:
         for s in ctx.rows(KEEPALIVE_SESSIONS):
             client = pm.place(s["client_ip"], mac=s["client_mac"], vlan=s["vlan"])
@@ -132,10 +131,10 @@ def beaconing(ctx: AnalysisContext, rule: Rule, pack: RulePack) -> list[Finding]
             b.protocols.add(s["protocol"])
             b.evidence.add(
                 s["capture_sha256"],
-                frames=[s["first_frame"], s["last_frame"]],
-                flow_ids=[s["flow_id"]],
-                first=s["start_ts"],
-                last=s["end_ts"],
+                [s["first_frame"], s["last_frame"]],
+                s["start_ts"],
+                s["end_ts"],
+                [s["flow_id"]],
             )
     if p["series"]:
         for acc in series(
@@ -155,13 +154,7 @@ def beaconing(ctx: AnalysisContext, rule: Rule, pack: RulePack) -> list[Finding]
                 "addresses": sorted({r["dst_ip"] for r in acc.rows}),
             }
             for r in acc.rows:
-                b.evidence.add(
-                    r["sha"],
-                    frames=r["frames"],
-                    flow_ids=r["flow_ids"],
-                    first=r["first_ts"],
-                    last=r["last_ts"],
-                )
+                b.evidence.add(r["sha"], r["frames"], r["first_ts"], r["last_ts"], r["flow_ids"])
     if p["tunnels"]:
         for row in tunnel_flows(ctx, pm, p):
             b = found.of(row["inner"], row["outer"], transport(row["proto"]), row["dst_port"])
@@ -181,12 +174,12 @@ def beaconing(ctx: AnalysisContext, rule: Rule, pack: RulePack) -> list[Finding]
                 b.protocols.add(row["app"])
             b.evidence.add(
                 row["capture_sha256"],
-                frames=[row["first_frame"], row["last_frame"]],
-                flow_ids=[row["flow_id"]],
-                first=row["first_ts"],
-                last=row["last_ts"],
+                [row["first_frame"], row["last_frame"]],
+                row["first_ts"],
+                row["last_ts"],
+                [row["flow_id"]],
             )
-    judge = _Judge(ctx, rule, pack, found.names, severities)
+    judge = _Judge(ctx, rule, pack, declared, severities)
     return [judge.finding(key, b) for key, b in found.items()]
 
 
@@ -195,12 +188,11 @@ class _Judge:
     ctx: AnalysisContext
     rule: Rule
     pack: RulePack
-    names: dict[str, frozenset[str]]
+    declared: DeclaredPaths
     severities: tuple[Severity, Severity]  # (alert, covered)
 
     def __post_init__(self) -> None:
         self.index = indicator_index(self.ctx.indicators)
-        self.pm = port_map(self.ctx)
 
     def covered_by(self, b: _Beacon) -> list[str]:
         """Conduits (or agreements inside their window) that declare the destination."""
@@ -208,28 +200,15 @@ class _Judge:
         out = {
             c
             for proto in protocols
-            for c in conduits_allowing(
-                self.ctx.port.conduits,
-                b.inner,
-                b.outer,
-                transport=b.transport,
-                port=b.port,
-                protocol=proto,
-                names=self.names,
+            for c in self.declared.conduits(
+                b.inner, b.outer, transport=b.transport, port=b.port, protocol=proto
             )
         }
-        first, last = b.evidence.first, b.evidence.last
+        first, last = b.evidence.first_ts, b.evidence.last_ts
         if not out and first and last:
             for proto in protocols:
-                verdict = judge_agreements(
-                    self.ctx.port.remote_access,
-                    b.inner,
-                    b.outer,
-                    protocol=proto,
-                    start=first,
-                    end=last,
-                    port_map=self.pm,
-                    names=self.names,
+                verdict = self.declared.agreement(
+                    b.inner, b.outer, protocol=proto, start=first, end=last
                 )
                 if verdict is not None and verdict.status == "covered":
                     out.add(f"agreement {verdict.agreement}")
@@ -237,7 +216,7 @@ class _Judge:
 
     def finding(self, key: tuple[Any, ...], b: _Beacon) -> Finding:
         inner, outer = b.inner, b.outer
-        outer_names = sorted(self.names.get(outer.ip or "", ()))
+        outer_names = self.declared.names_of(outer.ip)
         hits = indicator_hits(self.index, outer.ip, outer_names, b.transport, b.port)
         covered_by = self.covered_by(b)
         alert, covered = self.severities
@@ -275,23 +254,13 @@ class _Judge:
             self.rule,
             self.pack,
             identity=key,
-            subject=Subject(
-                site=inner.site,
-                zone=inner.zone,
-                crane=inner.crane,
-                component=inner.component,
-                mac=inner.mac,
-                ip=inner.ip,
-                peer=outer.ip,
-            ),
+            subject=path_subject(inner, outer),
             summary=summary,
             state=State.ACTIVITY,
             confidence=round(min(confidence.get(way, 0.6), 0.95), 3),
             cranes=[inner.crane] if inner.crane else [],
             details=details,
             evidence=b.evidence.refs(f"{way} contacts"),
-            first_seen=b.evidence.first,
-            last_seen=b.evidence.last,
             severity=severity,
         )
 

@@ -78,8 +78,7 @@ def zone_bridge(ctx: AnalysisContext, rule: Rule, pack: RulePack) -> list[Findin
                 r["capture_sha256"],
                 [r["first_frame"]],
                 r["first_ts"],
-                r["first_ts"],
-                [r["flow_id"]],
+                flow_ids=[r["flow_id"]],
                 note="dual_homed role",
             )
         cranes = sorted({c for z in zones if (c := view.crane_of_zone(z))})
@@ -117,8 +116,6 @@ def zone_bridge(ctx: AnalysisContext, rule: Rule, pack: RulePack) -> list[Findin
                 details=details,
                 evidence=evidence.refs(),
                 severity=high if crane_zones else other,
-                first_seen=evidence.first_ts,
-                last_seen=evidence.last_ts,
             )
         )
     return findings

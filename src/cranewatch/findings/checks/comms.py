@@ -244,8 +244,6 @@ def _finding(
         details=details,
         evidence=evidence.refs(),
         severity=severity,
-        first_seen=evidence.first_ts,
-        last_seen=evidence.last_ts,
     )
 
 

@@ -28,21 +28,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from cranewatch.findings.checks import check, params
+from cranewatch.findings.checks import _params, check, params
+from cranewatch.findings.checks._evidence import EvidenceSet
 from cranewatch.findings.checks._net import (
     DHCP_PORTS,
-    EvidenceBag,
+    DeclaredPaths,
     crane_label,
     housekeeping,
-    names_by_address,
-    port_map,
-    severity_param,
+    path_subject,
+    peer_label,
     transport,
 )
 from cranewatch.findings.checks._places import Place
-from cranewatch.findings.conduits import conduits_allowing, judge_agreements
 from cranewatch.findings.context import AnalysisContext, make_finding
-from cranewatch.findings.model import Finding, Rule, RulePack, Severity, State, Subject
+from cranewatch.findings.model import Finding, Rule, RulePack, Severity, State
 
 DEFAULTS: dict[str, Any] = {
     "outside_severity": "high",
@@ -75,7 +74,7 @@ class _Path:
     transport: str | None
     port: int | None
     severity: Severity
-    evidence: EvidenceBag = field(default_factory=EvidenceBag)
+    evidence: EvidenceSet = field(default_factory=EvidenceSet)
     flows: int = 0
     packets: int = 0
     bytes: int = 0
@@ -89,11 +88,10 @@ class _Path:
 def uncovered_flow(ctx: AnalysisContext, rule: Rule, pack: RulePack) -> list[Finding]:
     """Flows between a crane zone and the rest of the world that no conduit declares."""
     p = params(rule, DEFAULTS)
-    outside, between = (
-        severity_param(p, "outside_severity", rule),
-        severity_param(p, "zone_severity", rule),
-    )
-    pm, names = port_map(ctx), names_by_address(ctx)
+    outside = _params.severity(rule, "outside_severity", p["outside_severity"])
+    between = _params.severity(rule, "zone_severity", p["zone_severity"])
+    declared = DeclaredPaths(ctx)
+    pm = declared.pm
     broadcasts = pm.broadcasts()
     paths: dict[tuple[Any, ...], _Path] = {}
     for row in ctx.rows(FLOW_GROUPS):
@@ -112,28 +110,13 @@ def uncovered_flow(ctx: AnalysisContext, rule: Rule, pack: RulePack) -> list[Fin
         proto = transport(row["proto"])
         app = row["app"] or ("icmp" if proto == "icmp" else None)
         port = None if row["dst_port"] is None else int(row["dst_port"])
-        allowed = conduits_allowing(
-            ctx.port.conduits,
-            src,
-            dst,
-            transport=proto,
-            port=port,
-            protocol=app if p["check_protocol"] else None,
-            names=names,
-        )
-        if allowed:
+        protocol = app if p["check_protocol"] else None
+        if declared.conduits(src, dst, transport=proto, port=port, protocol=protocol):
             continue
         verdict = None
         if p["agreements"]:
-            verdict = judge_agreements(
-                ctx.port.remote_access,
-                src,
-                dst,
-                protocol=app,
-                start=row["first_ts"],
-                end=row["last_ts"],
-                port_map=pm,
-                names=names,
+            verdict = declared.agreement(
+                src, dst, protocol=app, start=row["first_ts"], end=row["last_ts"]
             )
             if verdict is not None and verdict.status == "covered":
                 continue
@@ -142,11 +125,7 @@ def uncovered_flow(ctx: AnalysisContext, rule: Rule, pack: RulePack) -> list[Fin
             paths[key] = _Path(inner, outer, proto, port, between if outer.inside else outside)
         path = paths[key]
         path.evidence.add(
-            row["sha"],
-            frames=row["frames"],
-            flow_ids=row["flow_ids"],
-            first=row["first_ts"],
-            last=row["last_ts"],
+            row["sha"], row["frames"], row["first_ts"], row["last_ts"], row["flow_ids"]
         )
         path.flows += int(row["flows"])
         path.packets += int(row["packets"] or 0)
@@ -157,18 +136,16 @@ def uncovered_flow(ctx: AnalysisContext, rule: Rule, pack: RulePack) -> list[Fin
         if verdict is not None:
             path.agreements.add(verdict.reason)
         path.cranes |= {c for c in (inner.crane, outer.crane) if c}
-    return [_finding(rule, pack, key, path, names) for key, path in paths.items()]
+    return [_finding(rule, pack, key, path, declared) for key, path in paths.items()]
 
 
 def _finding(
-    rule: Rule, pack: RulePack, key: tuple[Any, ...], path: _Path, names: dict[str, frozenset[str]]
+    rule: Rule, pack: RulePack, key: tuple[Any, ...], path: _Path, declared: DeclaredPaths
 ) -> Finding:
     inner, outer = path.inner, path.outer
-    outer_names = sorted(names.get(outer.ip or "", ()))
+    outer_names = declared.names_of(outer.ip)
     where = "outside the port" if not outer.inside else f"in {outer.zone}"
-    peer = outer.describe() if outer.inside else outer.ip
-    if outer_names:
-        peer = f"{peer} ({', '.join(outer_names[:2])})"
+    peer = peer_label(outer, outer_names)
     service = f"{path.transport}/{path.port}" if path.port is not None else str(path.transport)
     protocols = ", ".join(sorted(path.protocols - {str(path.transport)}))
     via = f"{service} ({protocols})" if protocols else service
@@ -207,22 +184,12 @@ def _finding(
         rule,
         pack,
         identity=key,
-        subject=Subject(
-            site=inner.site,
-            zone=inner.zone,
-            crane=inner.crane,
-            component=inner.component,
-            mac=inner.mac,
-            ip=inner.ip,
-            peer=outer.ip,
-        ),
+        subject=path_subject(inner, outer),
         summary=summary,
         state=State.ACTIVITY,
         confidence=0.9 if inner.component or inner.mac else 0.8,
         cranes=sorted(path.cranes),
         details=details,
         evidence=path.evidence.refs("flows of this path"),
-        first_seen=path.evidence.first,
-        last_seen=path.evidence.last,
         severity=path.severity,
     )

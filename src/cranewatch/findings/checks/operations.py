@@ -33,18 +33,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from cranewatch.findings.checks import CheckParamError, check, params
-from cranewatch.findings.checks._net import (
-    EvidenceBag,
-    crane_label,
-    names_by_address,
-    port_map,
-    severity_param,
-    transport,
-    utc,
-)
+from cranewatch.findings.checks import CheckParamError, _params, check, params
+from cranewatch.findings.checks._evidence import EvidenceSet
+from cranewatch.findings.checks._net import DeclaredPaths, crane_label, transport, utc
 from cranewatch.findings.checks._places import Place, address
-from cranewatch.findings.conduits import conduits_allowing, judge_agreements
 from cranewatch.findings.context import AnalysisContext, make_finding
 from cranewatch.findings.model import Finding, Rule, RulePack, Severity, State, Subject
 from cranewatch.protocols.registry import industrial_protocols
@@ -101,7 +93,7 @@ class _Group:
     target: Place
     protocol: str
     severity: Severity
-    evidence: EvidenceBag = field(default_factory=EvidenceBag)
+    evidence: EvidenceSet = field(default_factory=EvidenceSet)
     ops: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     reasons: set[str] = field(default_factory=set)
 
@@ -115,9 +107,10 @@ def unauthorized_operation(ctx: AnalysisContext, rule: Rule, pack: RulePack) -> 
         raise CheckParamError(
             f"rule {rule.id}: param kinds must name some of {', '.join(KINDS)}, got {p['kinds']!r}"
         )
-    control_sev = severity_param(p, "control_severity", rule)
+    control_sev = _params.severity(rule, "control_severity", p["control_severity"])
     protocols = sorted({str(x) for x in p["protocols"]} or industrial_protocols())
-    pm, names = port_map(ctx), names_by_address(ctx)
+    declared = DeclaredPaths(ctx)
+    pm = declared.pm
     groups: dict[tuple[Any, ...], _Group] = {}
     for row in ctx.rows(OPERATIONS, [protocols]):
         kind = kind_of(row)
@@ -128,29 +121,15 @@ def unauthorized_operation(ctx: AnalysisContext, rule: Rule, pack: RulePack) -> 
         actor = pm.place(row["src_ip"], mac=row["src_mac"], vlan=row["vlan"])
         target = pm.place(row["dst_ip"], mac=row["dst_mac"], vlan=row["vlan"])
         port = None if row["dst_port"] is None else int(row["dst_port"])
-        if actor.component and conduits_allowing(
-            ctx.port.conduits,
-            actor,
-            target,
-            transport=transport(row["proto"]),
-            port=port,
-            protocol=row["protocol"],
-            names=names,
+        if actor.component and declared.conduits(
+            actor, target, transport=transport(row["proto"]), port=port, protocol=row["protocol"]
         ):
             continue
         start, end = utc(row["first_ts"]), utc(row["last_ts"])
         verdict = None
         if p["agreements"] and start and end:
-            verdict = judge_agreements(
-                ctx.port.remote_access,
-                actor,
-                target,
-                protocol=row["protocol"],
-                start=start,
-                end=end,
-                port_map=pm,
-                names=names,
-                via_first=True,
+            verdict = declared.agreement(
+                actor, target, protocol=row["protocol"], start=start, end=end, via_first=True
             )
             if verdict is not None and verdict.status == "covered":
                 continue
@@ -182,9 +161,7 @@ def unauthorized_operation(ctx: AnalysisContext, rule: Rule, pack: RulePack) -> 
         op["targets"] = sorted(set(op["targets"]) | set(row["targets"] or []))[:10]
         op["first_ts"] = min(filter(None, (op["first_ts"], start)), default=None)
         op["last_ts"] = max(filter(None, (op["last_ts"], end)), default=None)
-        g.evidence.add(
-            row["sha"], frames=row["frames"], flow_ids=row["flow_ids"], first=start, last=end
-        )
+        g.evidence.add(row["sha"], row["frames"], start, end, row["flow_ids"])
     return [_finding(rule, pack, key, g) for key, g in groups.items()]
 
 
@@ -251,8 +228,6 @@ def _finding(rule: Rule, pack: RulePack, key: tuple[Any, ...], g: _Group) -> Fin
         cranes=[c for c in {target.crane, actor.crane} if c],
         details=details,
         evidence=g.evidence.refs("industrial operations"),
-        first_seen=g.evidence.first,
-        last_seen=g.evidence.last,
         severity=g.severity,
     )
 

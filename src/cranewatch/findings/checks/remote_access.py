@@ -26,22 +26,21 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from cranewatch.findings.checks import CheckParamError, check, params
+from cranewatch.findings.checks import CheckParamError, _params, check, params
+from cranewatch.findings.checks._evidence import EvidenceSet
 from cranewatch.findings.checks._net import (
     PROTOCOL_NAMES,
-    EvidenceBag,
+    DeclaredPaths,
     crane_label,
-    names_by_address,
-    port_map,
-    severity_param,
+    path_subject,
+    peer_label,
     transport,
     utc,
 )
 from cranewatch.findings.checks._periodic import TUNNEL_DEFAULTS, tunnel_flows
 from cranewatch.findings.checks._places import Place, PortMap
-from cranewatch.findings.conduits import conduits_allowing, judge_agreements
 from cranewatch.findings.context import AnalysisContext, make_finding
-from cranewatch.findings.model import Finding, Rule, RulePack, Severity, State, Subject
+from cranewatch.findings.model import Finding, Rule, RulePack, Severity, State
 
 DEFAULTS: dict[str, Any] = {
     "protocols": [],  # session protocols to judge; empty: all
@@ -66,7 +65,7 @@ class _Group:
     kind: str
     port: int | None
     severity: Severity
-    evidence: EvidenceBag = field(default_factory=EvidenceBag)
+    evidence: EvidenceSet = field(default_factory=EvidenceSet)
     sessions: int = 0
     seconds: float = 0.0
     bytes: int = 0
@@ -121,9 +120,10 @@ def remote_access(ctx: AnalysisContext, rule: Rule, pack: RulePack) -> list[Find
     if not all(isinstance(x, str) for x in p["protocols"]):
         raise CheckParamError(f"rule {rule.id}: param protocols must be a list of names")
     wanted = {x.lower() for x in p["protocols"]}
-    window_sev = severity_param(p, "window_severity", rule)
-    industrial_sev = severity_param(p, "industrial_severity", rule)
-    pm, names = port_map(ctx), names_by_address(ctx)
+    window_sev = _params.severity(rule, "window_severity", p["window_severity"])
+    industrial_sev = _params.severity(rule, "industrial_severity", p["industrial_severity"])
+    declared = DeclaredPaths(ctx)
+    pm = declared.pm
     groups: dict[tuple[Any, ...], _Group] = {}
     for s in _rows(ctx, p, pm):
         protocol = str(s["protocol"]).lower()
@@ -138,29 +138,14 @@ def remote_access(ctx: AnalysisContext, rule: Rule, pack: RulePack) -> list[Find
         else:
             continue
         port = None if s["server_port"] is None else int(s["server_port"])
-        if p["conduits"] and conduits_allowing(
-            ctx.port.conduits,
-            client,
-            server,
-            transport=s["transport"],
-            port=port,
-            protocol=protocol,
-            names=names,
+        if p["conduits"] and declared.conduits(
+            client, server, transport=s["transport"], port=port, protocol=protocol
         ):
             continue
         start, end = utc(s["start_ts"]), utc(s["end_ts"])
         if start is None or end is None:
             continue
-        verdict = judge_agreements(
-            ctx.port.remote_access,
-            client,
-            server,
-            protocol=protocol,
-            start=start,
-            end=end,
-            port_map=pm,
-            names=names,
-        )
+        verdict = declared.agreement(client, server, protocol=protocol, start=start, end=end)
         if verdict is not None and verdict.status == "covered":
             continue
         pdus = int(s["industrial_pdus"] or 0)
@@ -184,23 +169,17 @@ def remote_access(ctx: AnalysisContext, rule: Rule, pack: RulePack) -> list[Find
         g.reasons.add(reason)
         g.encrypted |= bool(s["encrypted"])
         g.evidence.add(
-            s["capture_sha256"],
-            frames=[s["first_frame"], s["last_frame"]],
-            flow_ids=[s["flow_id"]],
-            first=start,
-            last=end,
+            s["capture_sha256"], [s["first_frame"], s["last_frame"]], start, end, [s["flow_id"]]
         )
-    return [_finding(rule, pack, key, g, names) for key, g in groups.items()]
+    return [_finding(rule, pack, key, g, declared) for key, g in groups.items()]
 
 
 def _finding(
-    rule: Rule, pack: RulePack, key: tuple[Any, ...], g: _Group, names: dict[str, frozenset[str]]
+    rule: Rule, pack: RulePack, key: tuple[Any, ...], g: _Group, declared: DeclaredPaths
 ) -> Finding:
     inner, outer = g.inner, g.outer
-    outer_names = sorted(names.get(outer.ip or "", ()))
-    peer = outer.describe() if outer.inside else str(outer.ip)
-    if outer_names:
-        peer += f" ({', '.join(outer_names[:2])})"
+    outer_names = declared.names_of(outer.ip)
+    peer = peer_label(outer, outer_names)
     if not outer.inside:
         peer += " outside the port"
     what = PROTOCOL_NAMES.get(g.protocol, g.protocol)
@@ -240,22 +219,12 @@ def _finding(
         rule,
         pack,
         identity=key,
-        subject=Subject(
-            site=inner.site,
-            zone=inner.zone,
-            crane=inner.crane,
-            component=inner.component,
-            mac=inner.mac,
-            ip=inner.ip,
-            peer=outer.ip,
-        ),
+        subject=path_subject(inner, outer),
         summary=summary,
         state=State.ACTIVITY,
         confidence=0.9 if g.protocol != "tls" else 0.6,
         cranes=[c for c in {inner.crane, outer.crane} if c],
         details=details,
         evidence=g.evidence.refs(f"{noun}s"),
-        first_seen=g.evidence.first,
-        last_seen=g.evidence.last,
         severity=g.severity,
     )

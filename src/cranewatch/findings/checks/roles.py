@@ -93,8 +93,7 @@ def undeclared_role(ctx: AnalysisContext, rule: Rule, pack: RulePack) -> list[Fi
                     r["capture_sha256"],
                     [r["first_frame"]],
                     r["first_ts"],
-                    r["first_ts"],
-                    [r["flow_id"]],
+                    flow_ids=[r["flow_id"]],
                     note=f"role {r['role']}",
                 )
         cranes = devices.cranes(device)
@@ -135,8 +134,6 @@ def undeclared_role(ctx: AnalysisContext, rule: Rule, pack: RulePack) -> list[Fi
                 details=details,
                 evidence=evidence.refs(),
                 severity=severity,
-                first_seen=evidence.first_ts,
-                last_seen=evidence.last_ts,
             )
         )
     return findings

@@ -6,7 +6,9 @@ starts one in the foreground with its log on a pipe, reads the lines in a thread
 to a callback (which turns it into events), waits for a "started" line, and stops the daemon
 with SIGTERM, then SIGKILL; the daemon also gets SIGTERM from the kernel if the program dies
 first (``PR_SET_PDEATHSIG``), so nothing outlives the program. The daemon's lines are also copied
-to stderr, which the runner keeps in run.log.
+to stderr, which the runner keeps in run.log. ``run_daemon`` is the life of such a program once
+its daemon is set up: start, a start event and READY, supervision, the daemon stopped and a stop
+event.
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
-from cranewatch.testbed.hosts._common import StopFlag
+from cranewatch.testbed.hosts._common import Events, StopFlag, ready
 
 _PR_SET_PDEATHSIG = 1
 
@@ -146,3 +149,35 @@ def supervise(
         if tick is not None:
             tick(now)
     return True
+
+
+def run_daemon(
+    child: Child,
+    events: Events,
+    stop: StopFlag,
+    end: float,
+    *,
+    ready_marker: str,
+    started: tuple[str, Mapping[str, Any]],
+    stopped: tuple[str, Mapping[str, Any]],
+    tick: Callable[[float], None] | None = None,
+) -> int:
+    """Start ``child`` and wait up to 10 s for its ``ready_marker``; write the ``started`` event
+    and READY, ``supervise`` it; at the end stop it and write the ``stopped`` event with its exit
+    ``status``. The program's exit status: 1 when the daemon did not start or exited early."""
+    child.start(ready_marker=ready_marker)
+    ok = False
+    try:
+        if not child.wait_started(10.0):
+            print(
+                f"{events.program}: {child.tag} did not start: {' | '.join(child.lines[-5:])}",
+                file=sys.stderr,
+            )
+            return 1
+        events.emit(started[0], **started[1])
+        ready()
+        ok = supervise(child, stop, end, tick)
+    finally:
+        status = child.stop()
+        events.emit(stopped[0], **stopped[1], status=status)
+    return 0 if ok else 1

@@ -8,12 +8,16 @@ protocol logic:
 * ``parse_args(argv)`` reads the three options (the config must be a JSON object);
 * ``config(args.config, defaults)`` merges a program's documented keys with their defaults and
   exits 2 with a message on stderr for an unknown key (``ConfigError`` → ``fail``);
+  ``setup(argv, defaults)`` does both, and ``require(cfg, key, what)`` exits 2 when a required
+  key is empty;
 * ``ready()`` prints ``READY`` on stdout, flushed: the runner waits for that line (up to 15 s);
 * ``Events(path, host, program).emit(event, **detail)`` appends one JSON line per event with
   one ``os.write`` on an ``O_APPEND`` descriptor, so lines of concurrent programs never mix;
   truth.json builds the planted items' time windows from these lines;
 * ``StopFlag`` (threads / blocking code) and ``async_stop_event()`` (asyncio) turn SIGTERM and
-  SIGINT into a flag, so a program stops cleanly (exit 0) within 2 s of the runner's SIGTERM.
+  SIGINT into a flag, so a program stops cleanly (exit 0) within 2 s of the runner's SIGTERM;
+* ``run_async(args, program, run)`` is the end of an asyncio program's ``main``: it opens the
+  events file and runs ``run(events)`` in a new event loop.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -89,6 +93,18 @@ def config(given: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[str, A
             )
         merged[key] = value
     return merged
+
+
+def setup(argv: Sequence[str] | None, defaults: Mapping[str, Any]) -> tuple[Args, dict[str, Any]]:
+    """``parse_args(argv)`` and its config merged with ``defaults`` (``config``)."""
+    args = parse_args(argv)
+    return args, config(args.config, defaults)
+
+
+def require(cfg: Mapping[str, Any], key: str, what: str) -> None:
+    """Exit 2 when ``cfg[key]`` is empty: "config key 'target' (``what``) is required"."""
+    if not cfg[key]:
+        fail(f"config key {key!r} ({what}) is required")
 
 
 def _same_kind(value: object, default: object) -> bool:
@@ -183,6 +199,14 @@ async def sleep_or_stop(stop: asyncio.Event, seconds: float) -> bool:
     except TimeoutError:
         return False
     return True
+
+
+def run_async(
+    args: Args, program: str, run: Callable[[Events], Coroutine[Any, Any, int | None]]
+) -> int:
+    """Open the events file and run ``run(events)`` with ``asyncio.run``; its status (None: 0)."""
+    with Events(args.events, args.host, program) as events:
+        return asyncio.run(run(events)) or 0
 
 
 def deadline(duration_s: float) -> float:

@@ -5,16 +5,21 @@ small DNS server; the testbed runs the real daemon so offers, leases and answers
 packets. It runs with ``--no-daemon`` (foreground, no pid file, no change of user),
 ``--conf-file=/dev/null`` (the machine's own dnsmasq.conf must not leak in) and
 ``--log-facility=-`` (log to stderr, which ``_child`` reads). This module builds the common
-arguments and turns its DHCP log lines (``--log-dhcp``) and query log lines
-(``--log-queries``) into event details.
+arguments, checks the addresses a config gives, turns its DHCP log lines (``--log-dhcp``) and
+query log lines (``--log-queries``) into event details, and runs the daemon for the DHCP and DNS
+server programs (``run_dnsmasq``: ``_child.run_daemon`` writing the events of its log).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
-from cranewatch.testbed.hosts._child import find_tool
+from cranewatch.testbed.hosts._child import Child, find_tool, run_daemon
+from cranewatch.testbed.hosts._common import Events, StopFlag, fail
 
 BASE_ARGS = ("--no-daemon", "--conf-file=/dev/null", "--log-facility=-", "--no-hosts")
 STARTED = "started, version"  # the line dnsmasq logs once its sockets are open
@@ -36,9 +41,23 @@ DHCP_EVENTS = {
 }
 
 
-def dnsmasq() -> str | None:
-    """Path of the dnsmasq binary, or None when it is not installed."""
-    return find_tool("dnsmasq")
+def dnsmasq() -> str:
+    """Path of the dnsmasq binary; exits 2 with a hint when it is not installed."""
+    binary = find_tool("dnsmasq")
+    if binary is None:
+        fail("dnsmasq is not installed (Debian: apt-get install dnsmasq-base)")
+    return binary
+
+
+def ipv4(cfg: Mapping[str, Any], key: str, required: bool = True) -> str:
+    """``cfg[key]``, an IPv4 address ("" if empty and not ``required``); exits 2 when it is not."""
+    value = str(cfg[key])
+    if not value and not required:
+        return ""
+    try:
+        return str(ipaddress.IPv4Address(value))
+    except ValueError:
+        fail(f"config key {key!r} must be an IPv4 address, got {value!r}")
 
 
 @dataclass
@@ -84,3 +103,33 @@ def parse_query(line: str) -> dict[str, str] | None:
     if not match:
         return None
     return {"type": match["type"], "name": match["name"].rstrip("."), "client": match["client"]}
+
+
+def query_event(line: str) -> tuple[str, dict[str, str]] | None:
+    """``("dns-query", parse_query(line))`` for a query line, else None."""
+    query = parse_query(line)
+    return None if query is None else ("dns-query", query)
+
+
+def run_dnsmasq(
+    command: list[str],
+    events: Events,
+    stop: StopFlag,
+    end: float,
+    *,
+    parse: Callable[[str], tuple[str, dict[str, str]] | None],
+    started: tuple[str, Mapping[str, Any]],
+    stopped: str,
+) -> int:
+    """``run_daemon`` for dnsmasq: each log line that ``parse`` turns into (event, detail) is
+    written as that event; ``stopped`` is written with dnsmasq's exit status."""
+
+    def on_line(line: str) -> None:
+        parsed = parse(line)
+        if parsed is not None:
+            events.emit(parsed[0], **parsed[1])
+
+    child = Child(command, on_line, tag="dnsmasq")
+    return run_daemon(
+        child, events, stop, end, ready_marker=STARTED, started=started, stopped=(stopped, {})
+    )

@@ -26,46 +26,20 @@ and ``s7-read-error`` / ``modbus-read-error`` (target, error) once per distinct 
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Coroutine, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-from cranewatch.testbed.hosts._common import (
-    Events,
-    async_stop_event,
-    config,
-    fail,
-    parse_args,
-    ready,
-)
-from cranewatch.testbed.hosts._poll import (
-    ModbusRead,
-    Reporter,
-    S7Read,
-    Timing,
-    poll_modbus,
-    poll_s7,
-)
+from cranewatch.testbed.hosts._common import Events, fail, ready, run_async, setup
+from cranewatch.testbed.hosts._poll import MODBUS_KEYS, S7_KEYS, Polls, poll_keys
 
 PROGRAM = "cms_poller"
 DEFAULTS: dict[str, object] = {
     "plc": "",
     "plc_port": 102,
-    "rack": 0,
-    "slot": 2,
-    "db": 1,
-    "db_start": 0,
-    "db_size": 64,
+    **S7_KEYS,
     "drives": [],
-    "device_id": 1,
-    "register": 0,
-    "register_count": 8,
-    "interval_s": 1.0,
-    "count": 0,
-    "event_every": 10,
-    "timeout_s": 2.0,
-    "duration_s": 600.0,
+    **MODBUS_KEYS,
+    **poll_keys(interval_s=1.0, event_every=10, timeout_s=2.0, duration_s=600.0),
 }
 
 
@@ -80,53 +54,22 @@ def host_port(text: str, default_port: int) -> tuple[str, int]:
 
 
 async def run(cfg: dict[str, Any], events: Events) -> None:
-    stop = async_stop_event()
-    timing = Timing(
-        interval_s=float(cfg["interval_s"]),
-        count=int(cfg["count"]),
-        end=time.monotonic() + float(cfg["duration_s"]),
-        timeout_s=float(cfg["timeout_s"]),
-        stop=stop,
-    )
-    every = int(cfg["event_every"])
-    jobs: list[Coroutine[Any, Any, None]] = []
+    polls = Polls(cfg, events)
     if cfg["plc"]:
-        spec = S7Read(
-            host=str(cfg["plc"]),
-            port=int(cfg["plc_port"]),
-            rack=int(cfg["rack"]),
-            slot=int(cfg["slot"]),
-            db=int(cfg["db"]),
-            start=int(cfg["db_start"]),
-            size=int(cfg["db_size"]),
-        )
-        fields = {"target": f"{spec.host}:{spec.port}", "db": spec.db}
-        jobs.append(poll_s7(spec, timing, Reporter(events, "s7-read", every, fields)))
+        polls.s7(str(cfg["plc"]), int(cfg["plc_port"]), "s7-read")
     for drive in cfg["drives"]:
-        host, port = host_port(str(drive), 502)
-        mb = ModbusRead(
-            host=host,
-            port=port,
-            device_id=int(cfg["device_id"]),
-            address=int(cfg["register"]),
-            count=int(cfg["register_count"]),
-        )
-        fields = {"target": f"{host}:{port}"}
-        jobs.append(poll_modbus(mb, timing, Reporter(events, "modbus-read", every, fields)))
+        polls.modbus(*host_port(str(drive), 502), "modbus-read")
     ready()
-    await asyncio.gather(*jobs)
+    await polls.run()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    cfg = config(args.config, DEFAULTS)
+    args, cfg = setup(argv, DEFAULTS)
     if not cfg["plc"] and not cfg["drives"]:
         fail("nothing to poll: set 'plc' and/or 'drives'")
     for drive in cfg["drives"]:
         host_port(str(drive), 502)  # a malformed entry is a config error before READY
-    with Events(args.events, args.host, PROGRAM) as events:
-        asyncio.run(run(cfg, events))
-    return 0
+    return run_async(args, PROGRAM, lambda events: run(cfg, events))
 
 
 if __name__ == "__main__":

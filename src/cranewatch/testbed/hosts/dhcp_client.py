@@ -31,19 +31,11 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from cranewatch.testbed.hosts._child import Child, find_tool, supervise
-from cranewatch.testbed.hosts._common import (
-    Events,
-    StopFlag,
-    config,
-    deadline,
-    fail,
-    parse_args,
-    ready,
-)
+from cranewatch.testbed.hosts._child import Child, find_tool, run_daemon
+from cranewatch.testbed.hosts._common import Events, StopFlag, deadline, fail, require, setup
 
 PROGRAM = "dhcp_client"
 DEFAULTS: dict[str, object] = {
@@ -70,6 +62,20 @@ def udhcpc() -> list[str] | None:
     return [busybox, "udhcpc"] if busybox else None
 
 
+def renewer(child: Child, every_s: float) -> Callable[[float], None] | None:
+    """A ``supervise`` tick sending udhcpc SIGUSR1 ("renew now") every ``every_s``; None if 0."""
+    if every_s <= 0:
+        return None
+    due = [time.monotonic() + every_s]
+
+    def renew(now: float) -> None:
+        if now >= due[0]:
+            child.signal(signal.SIGUSR1)
+            due[0] = now + every_s
+
+    return renew
+
+
 def write_script(folder: Path) -> Path:
     """The executable wrapper udhcpc runs: this interpreter on ``_udhcpc_hook``."""
     script = folder / "udhcpc.script"
@@ -81,16 +87,13 @@ def write_script(folder: Path) -> Path:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    cfg = config(args.config, DEFAULTS)
-    if not cfg["interface"]:
-        fail("config key 'interface' (the interface to configure) is required")
+    args, cfg = setup(argv, DEFAULTS)
+    require(cfg, "interface", "the interface to configure")
     command = udhcpc()
     if command is None:
         fail("udhcpc is not installed (Debian: apt-get install busybox)")
     stop = StopFlag()
     end = deadline(float(cfg["duration_s"]))
-    renew_s = float(cfg["renew_s"])
     with (
         tempfile.TemporaryDirectory(prefix="cranewatch-udhcpc-") as tmp,
         Events(args.events, args.host, PROGRAM) as events,
@@ -127,34 +130,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                 events.emit(kind, interface=cfg["interface"], **detail)
 
         child = Child(command, on_line, tag="udhcpc", env=env)
-        child.start(ready_marker="started")
-        ok = False
-        try:
-            if not child.wait_started(10.0):
-                print(
-                    f"{PROGRAM}: udhcpc did not start: {' | '.join(child.lines[-5:])}",
-                    file=sys.stderr,
-                )
-                return 1
-            events.emit(
-                "dhcp-client-start",
-                interface=cfg["interface"],
-                hostname=cfg["hostname"],
-                vendor_class=cfg["vendor_class"],
-            )
-            ready()
-            renewals = [time.monotonic() + renew_s if renew_s > 0 else float("inf")]
-
-            def renew(now: float) -> None:
-                if now >= renewals[0]:
-                    child.signal(signal.SIGUSR1)  # udhcpc: renew the lease now
-                    renewals[0] = now + renew_s
-
-            ok = supervise(child, stop, end, renew)
-        finally:
-            status = child.stop()
-            events.emit("dhcp-client-stop", interface=cfg["interface"], status=status)
-    return 0 if ok else 1
+        identity = {k: cfg[k] for k in ("interface", "hostname", "vendor_class")}
+        return run_daemon(
+            child,
+            events,
+            stop,
+            end,
+            ready_marker="started",
+            started=("dhcp-client-start", identity),
+            stopped=("dhcp-client-stop", {"interface": cfg["interface"]}),
+            tick=renewer(child, float(cfg["renew_s"])),
+        )
 
 
 if __name__ == "__main__":

@@ -28,24 +28,13 @@ vendor_class when it sent them; ``dhcp-server-stop``.
 
 from __future__ import annotations
 
-import ipaddress
-import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from cranewatch.testbed.hosts._child import Child, supervise
-from cranewatch.testbed.hosts._common import (
-    Events,
-    StopFlag,
-    config,
-    deadline,
-    fail,
-    parse_args,
-    ready,
-)
-from cranewatch.testbed.hosts._dnsmasq import BASE_ARGS, STARTED, DhcpLog, dnsmasq
+from cranewatch.testbed.hosts._common import Events, StopFlag, deadline, fail, require, setup
+from cranewatch.testbed.hosts._dnsmasq import BASE_ARGS, DhcpLog, dnsmasq, ipv4, run_dnsmasq
 
 PROGRAM = "dhcp_server"
 DEFAULTS: dict[str, object] = {
@@ -63,23 +52,12 @@ DEFAULTS: dict[str, object] = {
 }
 
 
-def _address(cfg: dict[str, Any], key: str, required: bool = True) -> str:
-    value = str(cfg[key])
-    if not value and not required:
-        return ""
-    try:
-        return str(ipaddress.IPv4Address(value))
-    except ValueError:
-        fail(f"config key {key!r} must be an IPv4 address, got {value!r}")
-
-
 def argv(cfg: dict[str, Any], binary: str, folder: Path) -> list[str]:
     """dnsmasq's command line for ``cfg`` (checked: exits 2 on a bad value)."""
-    if not cfg["interface"]:
-        fail("config key 'interface' (the interface to serve) is required")
-    first, last = _address(cfg, "range_start"), _address(cfg, "range_end")
-    netmask, router = _address(cfg, "netmask"), _address(cfg, "router", required=False)
-    dns = [_address({"dns": d}, "dns") for d in cfg["dns"]]
+    require(cfg, "interface", "the interface to serve")
+    first, last = ipv4(cfg, "range_start"), ipv4(cfg, "range_end")
+    netmask, router = ipv4(cfg, "netmask"), ipv4(cfg, "router", required=False)
+    dns = [ipv4({"dns": d}, "dns") for d in cfg["dns"]]
     args = [
         binary,
         *BASE_ARGS,
@@ -105,11 +83,8 @@ def argv(cfg: dict[str, Any], binary: str, folder: Path) -> list[str]:
 
 
 def main(argv_: Sequence[str] | None = None) -> int:
-    args = parse_args(argv_)
-    cfg = config(args.config, DEFAULTS)
+    args, cfg = setup(argv_, DEFAULTS)
     binary = dnsmasq()
-    if binary is None:
-        fail("dnsmasq is not installed (Debian: apt-get install dnsmasq-base)")
     stop = StopFlag()
     end = deadline(float(cfg["duration_s"]))
     with (
@@ -117,34 +92,16 @@ def main(argv_: Sequence[str] | None = None) -> int:
         Events(args.events, args.host, PROGRAM) as events,
     ):
         command = argv(cfg, binary, Path(tmp))
-        log = DhcpLog()
-
-        def on_line(line: str) -> None:
-            parsed = log.parse(line)
-            if parsed is not None:
-                events.emit(parsed[0], **parsed[1])
-
-        child = Child(command, on_line, tag="dnsmasq")
-        child.start(ready_marker=STARTED)
-        ok = False
-        try:
-            if not child.wait_started(10.0):
-                print(
-                    f"{PROGRAM}: dnsmasq did not start: {' | '.join(child.lines[-5:])}",
-                    file=sys.stderr,
-                )
-                return 1
-            events.emit(
-                "dhcp-server-start",
-                interface=cfg["interface"],
-                range=f"{cfg['range_start']}-{cfg['range_end']}",
-            )
-            ready()
-            ok = supervise(child, stop, end)
-        finally:
-            status = child.stop()
-            events.emit("dhcp-server-stop", status=status)
-    return 0 if ok else 1
+        span = f"{cfg['range_start']}-{cfg['range_end']}"
+        return run_dnsmasq(
+            command,
+            events,
+            stop,
+            end,
+            parse=DhcpLog().parse,
+            started=("dhcp-server-start", {"interface": cfg["interface"], "range": span}),
+            stopped="dhcp-server-stop",
+        )
 
 
 if __name__ == "__main__":

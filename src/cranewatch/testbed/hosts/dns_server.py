@@ -22,21 +22,11 @@ from __future__ import annotations
 
 import ipaddress
 import re
-import sys
 from collections.abc import Sequence
 from typing import Any
 
-from cranewatch.testbed.hosts._child import Child, supervise
-from cranewatch.testbed.hosts._common import (
-    Events,
-    StopFlag,
-    config,
-    deadline,
-    fail,
-    parse_args,
-    ready,
-)
-from cranewatch.testbed.hosts._dnsmasq import BASE_ARGS, STARTED, dnsmasq, parse_query
+from cranewatch.testbed.hosts._common import Events, StopFlag, deadline, fail, setup
+from cranewatch.testbed.hosts._dnsmasq import BASE_ARGS, dnsmasq, ipv4, query_event, run_dnsmasq
 
 PROGRAM = "dns_server"
 DEFAULTS: dict[str, object] = {
@@ -51,10 +41,7 @@ _NAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])
 
 def argv(cfg: dict[str, Any], binary: str) -> list[str]:
     """dnsmasq's command line for ``cfg`` (checked: exits 2 on a bad value)."""
-    try:
-        listen = str(ipaddress.IPv4Address(str(cfg["listen"])))
-    except ValueError:
-        fail(f"config key 'listen' must be an IPv4 address, got {cfg['listen']!r}")
+    listen = ipv4(cfg, "listen")
     args = [
         binary,
         *BASE_ARGS,
@@ -78,43 +65,24 @@ def argv(cfg: dict[str, Any], binary: str) -> list[str]:
 
 
 def main(argv_: Sequence[str] | None = None) -> int:
-    args = parse_args(argv_)
-    cfg = config(args.config, DEFAULTS)
-    binary = dnsmasq()
-    if binary is None:
-        fail("dnsmasq is not installed (Debian: apt-get install dnsmasq-base)")
-    command = argv(cfg, binary)
+    args, cfg = setup(argv_, DEFAULTS)
+    command = argv(cfg, dnsmasq())
     stop = StopFlag()
     end = deadline(float(cfg["duration_s"]))
+    names = sorted(dict(cfg["records"]))
     with Events(args.events, args.host, PROGRAM) as events:
-
-        def on_line(line: str) -> None:
-            query = parse_query(line)
-            if query is not None:
-                events.emit("dns-query", **query)
-
-        child = Child(command, on_line, tag="dnsmasq")
-        child.start(ready_marker=STARTED)
-        ok = False
-        try:
-            if not child.wait_started(10.0):
-                print(
-                    f"{PROGRAM}: dnsmasq did not start: {' | '.join(child.lines[-5:])}",
-                    file=sys.stderr,
-                )
-                return 1
-            events.emit(
+        return run_dnsmasq(
+            command,
+            events,
+            stop,
+            end,
+            parse=query_event,
+            started=(
                 "dns-server-start",
-                listen=cfg["listen"],
-                port=cfg["port"],
-                names=sorted(dict(cfg["records"])),
-            )
-            ready()
-            ok = supervise(child, stop, end)
-        finally:
-            status = child.stop()
-            events.emit("dns-server-stop", status=status)
-    return 0 if ok else 1
+                {"listen": cfg["listen"], "port": cfg["port"], "names": names},
+            ),
+            stopped="dns-server-stop",
+        )
 
 
 if __name__ == "__main__":

@@ -40,18 +40,20 @@ from cranewatch.testbed.hosts._common import (
     async_stop_event,
     config,
     fail,
-    parse_args,
     ready,
+    require,
+    run_async,
+    setup,
     sleep_or_stop,
 )
 from cranewatch.testbed.hosts._eng_actions import ACTIONS, Station
+from cranewatch.testbed.hosts._poll import S7_SLOT
 
 PROGRAM = "eng_station"
 DEFAULTS: dict[str, object] = {
     "target": "",
     "port": 102,
-    "rack": 0,
-    "slot": 2,
+    **S7_SLOT,
     "actions": [],
     "timeout_s": 5.0,
     "linger_s": 1.0,
@@ -128,16 +130,11 @@ async def run(cfg: dict[str, Any], actions: list[dict[str, Any]], events: Events
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    cfg = config(args.config, DEFAULTS)
-    if not cfg["target"]:
-        fail("config key 'target' (the PLC address) is required")
-    if not cfg["actions"]:
-        fail("config key 'actions' (the script) is required")
+    args, cfg = setup(argv, DEFAULTS)
+    require(cfg, "target", "the PLC address")
+    require(cfg, "actions", "the script")
     actions = script(list(cfg["actions"]))
-    with Events(args.events, args.host, PROGRAM) as events:
-        asyncio.run(run(cfg, actions, events))
-    return 0
+    return run_async(args, PROGRAM, lambda events: run(cfg, actions, events))
 
 
 if __name__ == "__main__":

@@ -33,7 +33,6 @@ a read-only register); ``modbus-server-stop``.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import sys
 import time
@@ -48,10 +47,10 @@ from pymodbus.simulator import DataType, SimData, SimDevice
 from cranewatch.testbed.hosts._common import (
     Events,
     async_stop_event,
-    config,
     fail,
-    parse_args,
     ready,
+    run_async,
+    setup,
     sleep_or_stop,
 )
 from cranewatch.testbed.hosts._crane import CraneState, state
@@ -197,13 +196,11 @@ async def run(cfg: dict[str, Any], events: Events) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    cfg = config(args.config, DEFAULTS)
+    args, cfg = setup(argv, DEFAULTS)
     if cfg["axis"] not in AXES:
         fail(f"config key 'axis' must be one of {', '.join(AXES)}, got {cfg['axis']!r}")
     logging.getLogger("pymodbus").setLevel(logging.ERROR)
-    with Events(args.events, args.host, PROGRAM) as events:
-        return asyncio.run(run(cfg, events))
+    return run_async(args, PROGRAM, lambda events: run(cfg, events))
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@ The terminal operating system and the operator's HMI read the crane's state from
 management system over OPC UA. This is asyncua's ``Client``: connect (NoSecurity), find the
 namespace index by its URI, look the variables up by browse path ``<idx>:Crane`` /
 ``<idx>:<Name>`` once, then read them all in one Read request every ``interval_s``. A failed
-connect or read drops the session and the next poll reconnects. Events are sampled (``_tally``).
+connect or read drops the session and the next poll reconnects (``_poll``'s loop). Events are
+sampled (``_tally``).
 
 Config keys:
     ``url``         (str, required) endpoint, e.g. "opc.tcp://10.20.1.30:4840/cranewatch/cms/"
@@ -25,22 +26,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Sequence
 from typing import Any
 
 from asyncua.client.client import Client
 from asyncua.common.node import Node
 
-from cranewatch.testbed.hosts._common import (
-    Events,
-    async_stop_event,
-    config,
-    fail,
-    parse_args,
-    ready,
-)
-from cranewatch.testbed.hosts._poll import Reporter, Timing
+from cranewatch.testbed.hosts._common import Events, fail, ready, run_async, setup
+from cranewatch.testbed.hosts._poll import Link, Reporter, Timing, poll, poll_keys
 
 PROGRAM = "opcua_client"
 DEFAULTS: dict[str, object] = {
@@ -53,15 +46,13 @@ DEFAULTS: dict[str, object] = {
         "SpreaderLocked",
         "MovesCompleted",
     ],
-    "interval_s": 2.0,
-    "count": 0,
-    "event_every": 10,
-    "timeout_s": 4.0,
-    "duration_s": 600.0,
+    **poll_keys(interval_s=2.0, event_every=10, timeout_s=4.0, duration_s=600.0),
 }
 
+Session = tuple[Client, list[Node]]
 
-async def _session(cfg: dict[str, Any], timeout_s: float) -> tuple[Client, list[Node]]:
+
+async def _session(cfg: dict[str, Any], timeout_s: float) -> Session:
     client = Client(str(cfg["url"]), timeout=timeout_s)
     await client.connect()
     try:
@@ -79,60 +70,48 @@ async def _close(client: Client) -> None:
         await asyncio.wait_for(client.disconnect(), 1.0)
 
 
+class Reads(Link[Session]):
+    """A session to the server; each poll reads all the variables in one Read request."""
+
+    errors = (Exception,)  # asyncua raises UaError, OSError, TimeoutError, ...
+
+    def __init__(self, cfg: dict[str, Any], events: Events, timeout_s: float) -> None:
+        self.cfg, self.events, self.timeout_s = cfg, events, timeout_s
+        self.url = str(cfg["url"])
+
+    async def open(self) -> Session:
+        session = await asyncio.wait_for(_session(self.cfg, self.timeout_s), self.timeout_s)
+        self.events.emit("opcua-connect", url=self.url)
+        return session
+
+    async def poll(self, conn: Session) -> dict[str, Any]:
+        client, nodes = conn
+        read = await asyncio.wait_for(client.read_values(nodes), self.timeout_s)
+        return {"values": dict(zip(self.cfg["variables"], read, strict=True))}
+
+    async def close(self, conn: Session) -> None:
+        await _close(conn[0])
+
+    async def end(self, conn: Session) -> None:
+        await _close(conn[0])
+        self.events.emit("opcua-disconnect", url=self.url)
+
+
 async def run(cfg: dict[str, Any], events: Events) -> None:
-    stop = async_stop_event()
-    url = str(cfg["url"])
-    timing = Timing(
-        interval_s=float(cfg["interval_s"]),
-        count=int(cfg["count"]),
-        end=time.monotonic() + float(cfg["duration_s"]),
-        timeout_s=float(cfg["timeout_s"]),
-        stop=stop,
-    )
-    report = Reporter(events, "opcua-read", int(cfg["event_every"]), {"url": url})
-    session: tuple[Client, list[Node]] | None = None
-    polls = 0
+    timing = Timing.start(cfg)
+    report = Reporter(events, "opcua-read", int(cfg["event_every"]), {"url": str(cfg["url"])})
     ready()
-    try:
-        while timing.more(polls):
-            polls += 1
-            try:
-                if session is None:
-                    session = await asyncio.wait_for(
-                        _session(cfg, timing.timeout_s), timing.timeout_s
-                    )
-                    events.emit("opcua-connect", url=url)
-                client, nodes = session
-                read = await asyncio.wait_for(client.read_values(nodes), timing.timeout_s)
-                report.fields["values"] = dict(zip(cfg["variables"], read, strict=True))
-                report.ok()
-            except Exception as err:  # asyncua raises UaError, OSError, TimeoutError, ...
-                report.fields.pop("values", None)
-                report.error(err)
-                if session is not None:
-                    await _close(session[0])
-                session = None
-            if await timing.pause():
-                break
-    finally:
-        report.fields.pop("values", None)
-        report.close()
-        if session is not None:
-            await _close(session[0])
-            events.emit("opcua-disconnect", url=url)
+    await poll(Reads(cfg, events, timing.timeout_s), timing, report)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    cfg = config(args.config, DEFAULTS)
+    args, cfg = setup(argv, DEFAULTS)
     if not str(cfg["url"]).startswith("opc.tcp://"):
         fail("config key 'url' must be an endpoint like opc.tcp://10.20.1.30:4840/cranewatch/cms/")
     if not cfg["variables"] or not all(isinstance(v, str) for v in cfg["variables"]):
         fail("config key 'variables' must be a non-empty list of variable names")
     logging.getLogger("asyncua").setLevel(logging.ERROR)
-    with Events(args.events, args.host, PROGRAM) as events:
-        asyncio.run(run(cfg, events))
-    return 0
+    return run_async(args, PROGRAM, lambda events: run(cfg, events))
 
 
 if __name__ == "__main__":

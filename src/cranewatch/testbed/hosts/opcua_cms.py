@@ -42,9 +42,9 @@ from asyncua.server.server import Server
 from cranewatch.testbed.hosts._common import (
     Events,
     async_stop_event,
-    config,
-    parse_args,
     ready,
+    run_async,
+    setup,
     sleep_or_stop,
 )
 from cranewatch.testbed.hosts._crane import CraneState, state
@@ -144,11 +144,9 @@ async def run(cfg: dict[str, Any], events: Events) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    cfg = config(args.config, DEFAULTS)
+    args, cfg = setup(argv, DEFAULTS)
     logging.getLogger("asyncua").setLevel(logging.ERROR)  # NoSecurity warnings are intended
-    with Events(args.events, args.host, PROGRAM) as events:
-        return asyncio.run(run(cfg, events))
+    return run_async(args, PROGRAM, lambda events: run(cfg, events))
 
 
 if __name__ == "__main__":

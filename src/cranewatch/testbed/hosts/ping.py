@@ -20,15 +20,7 @@ import sys
 import time
 from collections.abc import Sequence
 
-from cranewatch.testbed.hosts._common import (
-    Events,
-    StopFlag,
-    config,
-    deadline,
-    fail,
-    parse_args,
-    ready,
-)
+from cranewatch.testbed.hosts._common import Events, StopFlag, deadline, ready, require, setup
 
 DEFAULTS: dict[str, object] = {
     "target": "",
@@ -40,10 +32,8 @@ DEFAULTS: dict[str, object] = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    cfg = config(args.config, DEFAULTS)
-    if not cfg["target"]:
-        fail("config key 'target' (the address to ping) is required")
+    args, cfg = setup(argv, DEFAULTS)
+    require(cfg, "target", "the address to ping")
     stop = StopFlag()
     end = deadline(float(cfg["duration_s"]))
     wait_s = max(1, round(float(cfg["timeout_s"])))

@@ -24,109 +24,47 @@ total); ``plc-read-error`` (target, protocol, error) once per distinct failure;
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Coroutine, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-from cranewatch.testbed.hosts._common import (
-    Events,
-    async_stop_event,
-    config,
-    fail,
-    parse_args,
-    ready,
-)
-from cranewatch.testbed.hosts._poll import (
-    ModbusRead,
-    Reporter,
-    S7Read,
-    Timing,
-    poll_modbus,
-    poll_s7,
-)
+from cranewatch.testbed.hosts._common import Events, fail, ready, require, run_async, setup
+from cranewatch.testbed.hosts._poll import MODBUS_KEYS, S7_KEYS, Polls, poll_keys
 
 PROGRAM = "remote_operator"
 DEFAULTS: dict[str, object] = {
     "target": "",
     "s7_port": 102,
     "modbus_port": 0,
-    "rack": 0,
-    "slot": 2,
-    "db": 1,
-    "db_start": 0,
-    "db_size": 64,
-    "device_id": 1,
-    "register": 0,
-    "register_count": 8,
-    "interval_s": 5.0,
-    "count": 0,
-    "event_every": 5,
-    "timeout_s": 3.0,
-    "duration_s": 60.0,
+    **S7_KEYS,
+    **MODBUS_KEYS,
+    **poll_keys(interval_s=5.0, event_every=5, timeout_s=3.0, duration_s=60.0),
 }
 
 
 async def run(cfg: dict[str, Any], events: Events) -> None:
-    stop = async_stop_event()
-    target = str(cfg["target"])
-    timing = Timing(
-        interval_s=float(cfg["interval_s"]),
-        count=int(cfg["count"]),
-        end=time.monotonic() + float(cfg["duration_s"]),
-        timeout_s=float(cfg["timeout_s"]),
-        stop=stop,
-    )
-    every = int(cfg["event_every"])
-    reporters: dict[str, Reporter] = {}
-    jobs: list[Coroutine[Any, Any, None]] = []
-    if cfg["s7_port"]:
-        spec = S7Read(
-            host=target,
-            port=int(cfg["s7_port"]),
-            rack=int(cfg["rack"]),
-            slot=int(cfg["slot"]),
-            db=int(cfg["db"]),
-            start=int(cfg["db_start"]),
-            size=int(cfg["db_size"]),
-        )
-        fields = {"target": f"{target}:{spec.port}", "protocol": "s7", "db": spec.db}
-        reporters["s7"] = Reporter(events, "plc-read", every, fields)
-        jobs.append(poll_s7(spec, timing, reporters["s7"]))
-    if cfg["modbus_port"]:
-        mb = ModbusRead(
-            host=target,
-            port=int(cfg["modbus_port"]),
-            device_id=int(cfg["device_id"]),
-            address=int(cfg["register"]),
-            count=int(cfg["register_count"]),
-        )
-        fields = {"target": f"{target}:{mb.port}", "protocol": "modbus"}
-        reporters["modbus"] = Reporter(events, "plc-read", every, fields)
-        jobs.append(poll_modbus(mb, timing, reporters["modbus"]))
+    target, s7_port, modbus_port = str(cfg["target"]), int(cfg["s7_port"]), int(cfg["modbus_port"])
+    polls = Polls(cfg, events)
+    s7 = polls.s7(target, s7_port, "plc-read", protocol="s7") if s7_port else None
+    mb = polls.modbus(target, modbus_port, "plc-read", protocol="modbus") if modbus_port else None
     events.emit("remote-session-start", target=target)
     ready()
     try:
-        await asyncio.gather(*jobs)
+        await polls.run()
     finally:
         events.emit(
             "remote-session-end",
             target=target,
-            s7_reads=reporters["s7"].tally.total if "s7" in reporters else 0,
-            modbus_reads=reporters["modbus"].tally.total if "modbus" in reporters else 0,
+            s7_reads=s7.tally.total if s7 else 0,
+            modbus_reads=mb.tally.total if mb else 0,
         )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    cfg = config(args.config, DEFAULTS)
-    if not cfg["target"]:
-        fail("config key 'target' (the address to read through) is required")
+    args, cfg = setup(argv, DEFAULTS)
+    require(cfg, "target", "the address to read through")
     if not cfg["s7_port"] and not cfg["modbus_port"]:
         fail("nothing to read: set 's7_port' and/or 'modbus_port'")
-    with Events(args.events, args.host, PROGRAM) as events:
-        asyncio.run(run(cfg, events))
-    return 0
+    return run_async(args, PROGRAM, lambda events: run(cfg, events))
 
 
 if __name__ == "__main__":

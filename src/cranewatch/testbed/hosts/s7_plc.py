@@ -36,15 +36,7 @@ from collections.abc import Sequence
 from snap7.datatypes import S7Area
 from snap7.type import SrvArea
 
-from cranewatch.testbed.hosts._common import (
-    Events,
-    StopFlag,
-    config,
-    deadline,
-    fail,
-    parse_args,
-    ready,
-)
+from cranewatch.testbed.hosts._common import Events, StopFlag, deadline, fail, ready, setup
 from cranewatch.testbed.hosts._crane import encode_db1, encode_db12, state
 from cranewatch.testbed.hosts._s7_server import BLOCK_TYPES, CraneS7Server, Identity
 
@@ -75,8 +67,7 @@ def firmware(text: str) -> tuple[int, int, int]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    cfg = config(args.config, DEFAULTS)
+    args, cfg = setup(argv, DEFAULTS)
     stop = StopFlag()
     identity = Identity(
         station=str(cfg["station"]),

@@ -37,12 +37,14 @@ import asyncssh
 from cranewatch.testbed.hosts._common import (
     Events,
     async_stop_event,
-    config,
     fail,
-    parse_args,
     ready,
+    require,
+    run_async,
+    setup,
     sleep_or_stop,
 )
+from cranewatch.testbed.hosts.ssh_server import KEX_ALGS
 
 PROGRAM = "ssh_client"
 DEFAULTS: dict[str, object] = {
@@ -54,12 +56,7 @@ DEFAULTS: dict[str, object] = {
     "command_gap_s": 0.5,
     "keepalive_s": 5.0,
     "version": "OpenSSH_for_Windows_8.1",
-    "kex_algs": [
-        "curve25519-sha256",
-        "curve25519-sha256@libssh.org",
-        "ecdh-sha2-nistp256",
-        "diffie-hellman-group14-sha256",
-    ],
+    "kex_algs": KEX_ALGS,
     "timeout_s": 10.0,
     "duration_s": 30.0,
 }
@@ -78,6 +75,7 @@ async def session(cfg: dict[str, Any], events: Events, stop: asyncio.Event) -> N
         client_version=str(cfg["version"]),
         keepalive_interval=float(cfg["keepalive_s"]),
         login_timeout=float(cfg["timeout_s"]),
+        kex_algs=[str(a) for a in cfg["kex_algs"]],
         client_keys=None,
         agent_path=None,
         config=None,
@@ -139,15 +137,11 @@ async def run(cfg: dict[str, Any], events: Events) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    cfg = config(args.config, DEFAULTS)
-    if not cfg["target"]:
-        fail("config key 'target' (the SSH server address) is required")
+    args, cfg = setup(argv, DEFAULTS)
+    require(cfg, "target", "the SSH server address")
     if not all(isinstance(c, str) and c.strip() for c in cfg["commands"]):
         fail("config key 'commands' must be a list of command strings")
-    with Events(args.events, args.host, PROGRAM) as events:
-        asyncio.run(run(cfg, events))
-    return 0
+    return run_async(args, PROGRAM, lambda events: run(cfg, events))
 
 
 if __name__ == "__main__":

@@ -38,14 +38,21 @@ import asyncssh
 from cranewatch.testbed.hosts._common import (
     Events,
     async_stop_event,
-    config,
     fail,
-    parse_args,
     ready,
+    run_async,
+    setup,
     sleep_or_stop,
 )
 
 PROGRAM = "ssh_server"
+#: what an OpenSSH 8.4 offers: the default ``kex_algs`` here and in ``ssh_client``
+KEX_ALGS = [
+    "curve25519-sha256",
+    "curve25519-sha256@libssh.org",
+    "ecdh-sha2-nistp256",
+    "diffie-hellman-group14-sha256",
+]
 DEFAULTS: dict[str, object] = {
     "bind": "0.0.0.0",
     "port": 22,
@@ -53,12 +60,7 @@ DEFAULTS: dict[str, object] = {
     "password": "crane-service",
     "version": "OpenSSH_8.4p1",
     "host_key_alg": "ssh-ed25519",
-    "kex_algs": [
-        "curve25519-sha256",
-        "curve25519-sha256@libssh.org",
-        "ecdh-sha2-nistp256",
-        "diffie-hellman-group14-sha256",
-    ],
+    "kex_algs": KEX_ALGS,
     "hostname": "crane-gw",
     "duration_s": 600.0,
 }
@@ -188,14 +190,12 @@ async def run(cfg: dict[str, Any], events: Events, key: asyncssh.SSHKey) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    cfg = config(args.config, DEFAULTS)
+    args, cfg = setup(argv, DEFAULTS)
     try:
         key = asyncssh.generate_private_key(str(cfg["host_key_alg"]))
     except (asyncssh.KeyGenerationError, ValueError) as err:
         fail(f"config key 'host_key_alg': {err}")
-    with Events(args.events, args.host, PROGRAM) as events:
-        return asyncio.run(run(cfg, events, key))
+    return run_async(args, PROGRAM, lambda events: run(cfg, events, key))
 
 
 if __name__ == "__main__":

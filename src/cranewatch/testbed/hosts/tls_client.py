@@ -39,16 +39,9 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from cranewatch.testbed.hosts._common import (
-    Events,
-    async_stop_event,
-    config,
-    fail,
-    parse_args,
-    ready,
-)
+from cranewatch.testbed.hosts._common import Events, fail, ready, require, run_async, setup
 from cranewatch.testbed.hosts._dnsquery import resolve_a
-from cranewatch.testbed.hosts._poll import Reporter, Timing
+from cranewatch.testbed.hosts._poll import Link, Reporter, Timing, poll, poll_keys
 from cranewatch.testbed.hosts._tls import client_context
 
 PROGRAM = "tls_client"
@@ -57,16 +50,12 @@ DEFAULTS: dict[str, object] = {
     "address": "",
     "dns_server": "",
     "port": 443,
-    "interval_s": 30.0,
-    "count": 0,
     "persistent": False,
     "payload_bytes": 512,
     "model": "RUT240",
     "serial": "1110355432",
     "imei": "864394041234567",
-    "event_every": 5,
-    "timeout_s": 5.0,
-    "duration_s": 600.0,
+    **poll_keys(interval_s=30.0, event_every=5, timeout_s=5.0, duration_s=600.0),
 }
 
 Stream = tuple[asyncio.StreamReader, asyncio.StreamWriter]
@@ -171,69 +160,61 @@ async def heartbeats(modem: Modem, timing: Timing) -> None:
             break
 
 
+class Tunnel(Link[Stream]):
+    """The tunnel's session for ``_poll``'s loop: looked up and opened, one message a poll."""
+
+    errors = (OSError, TimeoutError)
+
+    def __init__(self, modem: Modem, data: Reporter) -> None:
+        self.modem, self.data = modem, data
+        self.address, self.out_total = "", 0
+
+    async def open(self) -> Stream:
+        self.address = await self.modem.lookup()
+        stream = await self.modem.open(self.address)
+        self.modem.events.emit("tunnel-open", server_name=self.modem.name, address=self.address)
+        return stream
+
+    async def poll(self, conn: Stream) -> dict[str, Any]:
+        out, _ = await self.modem.exchange(conn, self.modem.data())
+        self.out_total += out
+        return {"bytes": out}
+
+    async def close(self, conn: Stream) -> None:
+        await _close(conn)
+
+    async def end(self, conn: Stream) -> None:
+        await _close(conn)
+        self.modem.events.emit(
+            "tunnel-close",
+            server_name=self.modem.name,
+            address=self.address,
+            messages=self.data.tally.total,
+            bytes_out=self.out_total,
+        )
+
+
 async def tunnel(modem: Modem, timing: Timing) -> None:
     """One TLS session kept open, a data message every interval; reopened after a failure."""
     data = Reporter(
         modem.events, "tunnel-data", int(modem.cfg["event_every"]), {"server_name": modem.name}
     )
-    stream: Stream | None = None
-    address, sent, out_total = "", 0, 0
-    try:
-        while timing.more(sent):
-            sent += 1
-            try:
-                if stream is None:
-                    address = await modem.lookup()
-                    stream = await modem.open(address)
-                    modem.events.emit("tunnel-open", server_name=modem.name, address=address)
-                out, _ = await modem.exchange(stream, modem.data())
-                out_total += out
-                data.fields["bytes"] = out
-                data.ok()
-            except (OSError, TimeoutError) as err:
-                modem.errors.error(err)
-                await _close(stream)
-                stream = None
-            if await timing.pause():
-                break
-    finally:
-        data.fields.pop("bytes", None)
-        data.close()
-        if stream is not None:
-            await _close(stream)
-            modem.events.emit(
-                "tunnel-close",
-                server_name=modem.name,
-                address=address,
-                messages=data.tally.total,
-                bytes_out=out_total,
-            )
+    await poll(Tunnel(modem, data), timing, data, failures=modem.errors)
 
 
 async def run(cfg: dict[str, Any], events: Events) -> None:
-    stop = async_stop_event()
-    timing = Timing(
-        interval_s=float(cfg["interval_s"]),
-        count=int(cfg["count"]),
-        end=time.monotonic() + float(cfg["duration_s"]),
-        timeout_s=float(cfg["timeout_s"]),
-        stop=stop,
-    )
+    timing = Timing.start(cfg)
     modem = Modem(cfg, events)
     ready()
     await (tunnel(modem, timing) if cfg["persistent"] else heartbeats(modem, timing))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    cfg = config(args.config, DEFAULTS)
-    if not cfg["server_name"]:
-        fail("config key 'server_name' (the cloud name, also the SNI) is required")
+    args, cfg = setup(argv, DEFAULTS)
+    require(cfg, "server_name", "the cloud name, also the SNI")
     if not 0 < int(cfg["payload_bytes"]) <= 16384:
         fail("config key 'payload_bytes' must be 1..16384")
-    with Events(args.events, args.host, PROGRAM) as events:
-        asyncio.run(run(cfg, events))
-    return 0
+    return run_async(args, PROGRAM, lambda events: run(cfg, events))
 
 
 if __name__ == "__main__":

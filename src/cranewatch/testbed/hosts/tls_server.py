@@ -32,9 +32,9 @@ from typing import Any
 from cranewatch.testbed.hosts._common import (
     Events,
     async_stop_event,
-    config,
-    parse_args,
     ready,
+    run_async,
+    setup,
     sleep_or_stop,
 )
 from cranewatch.testbed.hosts._tally import Tally
@@ -141,10 +141,8 @@ async def run(cfg: dict[str, Any], events: Events) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    cfg = config(args.config, DEFAULTS)
-    with Events(args.events, args.host, PROGRAM) as events:
-        return asyncio.run(run(cfg, events))
+    args, cfg = setup(argv, DEFAULTS)
+    return run_async(args, PROGRAM, lambda events: run(cfg, events))
 
 
 if __name__ == "__main__":

@@ -14,16 +14,25 @@ declares where it declares one:
 - ``dns``: the terminal's DNS server (dnsmasq), which also knows the cloud names;
 - ``isp``: the router joining internet, cloud and carrier.
 
-Everything on the crane LAN is declared; scenarios add what is not.
+Everything on the crane LAN is declared; scenarios add what is not: ``on_crane`` makes a
+scenario of these segments and hosts plus the ones it adds.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from cranewatch.testbed.scenario import Host, Interface, Program, Route, Segment
+from cranewatch.testbed.scenario import (
+    Host,
+    Interface,
+    Planted,
+    Program,
+    Route,
+    Scenario,
+    Segment,
+)
 from cranewatch.testbed.scenarios._site import (
     CARRIER_NET,
     CLOUD_NET,
@@ -226,4 +235,30 @@ def cloud_host(
         programs=programs,
         declared=False,
         description=description,
+    )
+
+
+def on_crane(
+    site: CraneSite,
+    duration_s: float,
+    *,
+    name: str,
+    title: str,
+    summary: str,
+    added: Sequence[Host] = (),
+    planted: Sequence[Planted] = (),
+    base: Sequence[Host] | None = None,
+    clock: str | None = None,
+) -> Scenario:
+    """A scenario on the working crane: ``SEGMENTS``, ``base_hosts`` (or ``base``, a changed
+    copy of them) and the ``added`` hosts, run for ``duration_s``."""
+    return Scenario(
+        name=name,
+        title=title,
+        summary=summary,
+        segments=SEGMENTS,
+        hosts=(*(base_hosts(site, duration_s) if base is None else base), *added),
+        planted=tuple(planted),
+        duration_s=duration_s,
+        clock=clock,
     )

@@ -1,24 +1,25 @@
 """Scenarios on the crane LAN without a modem: clean, declared access, and the other paths in.
 
 Each adds to the working crane of ``_base`` exactly what its summary says, with the MACs of
-the makers such a device would really have (Lenovo for a laptop, Raspberry Pi for a rogue box,
+the makers such a device would really have (Wistron for a laptop, Raspberry Pi for a rogue box,
 Advantech for an industrial PC) and addresses the port model does not declare.
 """
 
 from __future__ import annotations
 
+from cranewatch.errors import TestbedError
 from cranewatch.testbed.scenario import Host, Interface, Planted, Program, Route, Scenario
 from cranewatch.testbed.scenarios._base import (
     CLOUD_NAMES,
-    SEGMENTS,
     base_hosts,
     cidr,
     cloud_host,
     lan_host,
+    on_crane,
 )
 from cranewatch.testbed.scenarios._site import CraneSite, Unit, local_mac
 
-LAPTOP_MAC = "54:ee:75:3a:91:0c"  # Lenovo
+LAPTOP_MAC = "54:ee:75:3a:91:0c"  # Wistron InfoComm, a maker of laptops for other brands
 ROGUE_MAC = "b8:27:eb:5d:20:41"  # Raspberry Pi Foundation
 BRIDGE_MAC = "00:d0:c9:7e:11:58"  # Advantech
 CAMERA_MAC = "00:40:8c:6a:3e:02"  # Axis Communications
@@ -28,7 +29,9 @@ IN_WINDOW = "2026-03-03T10:00:00+01:00"
 
 
 def clean(site: CraneSite, duration_s: float = 20.0) -> Scenario:
-    return Scenario(
+    return on_crane(
+        site,
+        duration_s,
         name="clean",
         title="Clean crane",
         summary=(
@@ -36,17 +39,11 @@ def clean(site: CraneSite, duration_s: float = 20.0) -> Scenario:
             "the drives (Modbus), the HMI reads the PLC over OPC UA, the switch-router serves "
             "DHCP. Every device is declared; no finding of high severity is expected."
         ),
-        segments=SEGMENTS,
-        hosts=tuple(base_hosts(site, duration_s)),
-        planted=(),
-        duration_s=duration_s,
     )
 
 
 def declared_remote_access(site: CraneSite, duration_s: float = 20.0) -> Scenario:
     if site.vpn_gw is None or site.dmz is None:
-        from cranewatch.errors import TestbedError
-
         raise TestbedError(f"terminal {site.terminal} declares no vpn-gw in a dmz zone")
     gw = site.vpn_gw
     session = Program(
@@ -62,7 +59,9 @@ def declared_remote_access(site: CraneSite, duration_s: float = 20.0) -> Scenari
         programs=(session,),
         description=f"{gw.id} (declared): the crane vendor's VPN gateway in the DMZ",
     )
-    return Scenario(
+    return on_crane(
+        site,
+        duration_s,
         name="declared-remote-access",
         title="Declared vendor remote access inside its window",
         summary=(
@@ -70,8 +69,7 @@ def declared_remote_access(site: CraneSite, duration_s: float = 20.0) -> Scenari
             "gateway, on a Tuesday morning: inside the agreement's weekday window. A legitimate "
             "remote session, which must not be reported as a high-severity finding."
         ),
-        segments=SEGMENTS,
-        hosts=(*base_hosts(site, duration_s), vpn),
+        added=(vpn,),
         planted=(
             Planted(
                 "vendor-session",
@@ -81,7 +79,6 @@ def declared_remote_access(site: CraneSite, duration_s: float = 20.0) -> Scenari
                 ("vpn-gw:remote-session-start", "vpn-gw:plc-read", "vpn-gw:remote-session-end"),
             ),
         ),
-        duration_s=duration_s,
         clock=IN_WINDOW,
     )
 
@@ -110,7 +107,9 @@ def program_download(site: CraneSite, duration_s: float = 20.0) -> Scenario:
         declared=False,
         description="an engineering laptop in no contract, plugged into the crane switch",
     )
-    return Scenario(
+    return on_crane(
+        site,
+        duration_s,
         name="program-download",
         title="Program download from an undeclared engineering laptop",
         summary=(
@@ -118,8 +117,7 @@ def program_download(site: CraneSite, duration_s: float = 20.0) -> Scenario:
             "PLC's identity, uploads a data block, stops the CPU, downloads OB1 and FC10 and "
             "restarts it. Control and program changes from a host that is not a declared master."
         ),
-        segments=SEGMENTS,
-        hosts=(*base_hosts(site, duration_s), laptop),
+        added=(laptop,),
         planted=(
             Planted("laptop", "undeclared-device", ("laptop",), "an undeclared laptop"),
             Planted(
@@ -137,7 +135,6 @@ def program_download(site: CraneSite, duration_s: float = 20.0) -> Scenario:
                 ("plc:plc-stop",),
             ),
         ),
-        duration_s=duration_s,
     )
 
 
@@ -185,7 +182,9 @@ def rogue_dhcp(site: CraneSite, duration_s: float = 20.0) -> Scenario:
         declared=False,
         description="a replacement camera taking its address by DHCP",
     )
-    return Scenario(
+    return on_crane(
+        site,
+        duration_s,
         name="rogue-dhcp",
         title="Rogue DHCP server",
         summary=(
@@ -193,8 +192,7 @@ def rogue_dhcp(site: CraneSite, duration_s: float = 20.0) -> Scenario:
             "itself as gateway and DNS server: a client that takes its offer sends its traffic "
             "through it. Both servers' offers are on the wire."
         ),
-        segments=SEGMENTS,
-        hosts=(*base_hosts(site, duration_s), rogue, camera),
+        added=(rogue, camera),
         planted=(
             Planted("rogue-box", "undeclared-device", ("rogue",), "an undeclared DHCP server"),
             Planted("camera", "undeclared-device", ("camera",), "a camera no declaration names"),
@@ -206,14 +204,11 @@ def rogue_dhcp(site: CraneSite, duration_s: float = 20.0) -> Scenario:
                 ("rogue:dhcp-offer", "rogue:dhcp-lease"),
             ),
         ),
-        duration_s=duration_s,
     )
 
 
 def dual_homed(site: CraneSite, duration_s: float = 20.0) -> Scenario:
     if site.historian is None:
-        from cranewatch.errors import TestbedError
-
         raise TestbedError(f"terminal {site.terminal} declares no historian")
     inner_ip, outer_ip = site.lan_ip(99), str(site.servers.network_address + 99)
     bridge = Host(
@@ -248,7 +243,9 @@ def dual_homed(site: CraneSite, duration_s: float = 20.0) -> Scenario:
         ),
         description=f"{hist.id} (declared), reaching the crane through the dual-homed PC",
     )
-    return Scenario(
+    return on_crane(
+        site,
+        duration_s,
         name="dual-homed",
         title="Dual-homed device bridging two zones",
         summary=(
@@ -256,8 +253,7 @@ def dual_homed(site: CraneSite, duration_s: float = 20.0) -> Scenario:
             "terminal's server zone and routes between them: the historian reaches the PLC "
             "through it, past the firewall that should separate the zones."
         ),
-        segments=SEGMENTS,
-        hosts=(*base_hosts(site, duration_s), bridge, historian),
+        added=(bridge, historian),
         planted=(
             Planted(
                 "bridge",
@@ -268,7 +264,6 @@ def dual_homed(site: CraneSite, duration_s: float = 20.0) -> Scenario:
             ),
             Planted("bridge-box", "undeclared-device", ("bridge-pc",), "an undeclared PC"),
         ),
-        duration_s=duration_s,
     )
 
 
@@ -302,7 +297,9 @@ def tunnel_443(site: CraneSite, duration_s: float = 20.0) -> Scenario:
         (Program("tls_server", {"cn": RELAY, "duration_s": duration_s}),),
         "a vendor cloud relay no conduit names (outside the port)",
     )
-    return Scenario(
+    return on_crane(
+        site,
+        duration_s,
         name="tunnel-443",
         title="Tunnel to a vendor cloud on TCP 443",
         summary=(
@@ -310,8 +307,8 @@ def tunnel_443(site: CraneSite, duration_s: float = 20.0) -> Scenario:
             "conduit declares and sends data through it every two seconds: a tunnel out of the "
             "crane that looks like web traffic."
         ),
-        segments=SEGMENTS,
-        hosts=(*hosts, relay),
+        base=hosts,
+        added=(relay,),
         planted=(
             Planted(
                 "tunnel",
@@ -328,5 +325,4 @@ def tunnel_443(site: CraneSite, duration_s: float = 20.0) -> Scenario:
                 ("cms:tunnel-data",),
             ),
         ),
-        duration_s=duration_s,
     )

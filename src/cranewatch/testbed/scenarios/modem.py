@@ -10,15 +10,16 @@ itself reading, writing and stopping the PLC (it masquerades the session).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from cranewatch.testbed.scenario import Host, Interface, Planted, Program, Route, Scenario
 from cranewatch.testbed.scenarios._base import (
     CLOUD_NAMES,
     ISP_CARRIER,
     OPERATOR_IP,
-    SEGMENTS,
-    base_hosts,
     cidr,
     cloud_host,
+    on_crane,
 )
 from cranewatch.testbed.scenarios._site import CARRIER_NET, CraneSite
 
@@ -98,7 +99,9 @@ def _undeclared(site: CraneSite) -> tuple[Planted, ...]:
 
 
 def modem_idle(site: CraneSite, duration_s: float = 25.0) -> Scenario:
-    return Scenario(
+    return on_crane(
+        site,
+        duration_s,
         name="modem-idle",
         title="Undeclared modem, idle",
         summary=(
@@ -107,12 +110,7 @@ def modem_idle(site: CraneSite, duration_s: float = 25.0) -> Scenario:
             "management cloud by name over TLS every few seconds: capability present, no use "
             "of the crane observed."
         ),
-        segments=SEGMENTS,
-        hosts=(
-            *base_hosts(site, duration_s),
-            _modem(site, duration_s, cellular=False),
-            _rms(duration_s),
-        ),
+        added=(_modem(site, duration_s, cellular=False), _rms(duration_s)),
         planted=(
             *_undeclared(site),
             Planted(
@@ -130,7 +128,6 @@ def modem_idle(site: CraneSite, duration_s: float = 25.0) -> Scenario:
                 ("rms:tls-heartbeat",),
             ),
         ),
-        duration_s=duration_s,
     )
 
 
@@ -144,26 +141,27 @@ def _operator(program: Program) -> Host:
     )
 
 
-def modem_collection(site: CraneSite, duration_s: float = 25.0) -> Scenario:
-    reads = Program(
-        "remote_operator",
-        {"target": MODEM_WAN_IP, "interval_s": 1.5, "duration_s": duration_s - 8.0},
-        start_s=4.0,
-    )
-    return Scenario(
-        name="modem-collection",
-        title="Undeclared modem used for collection",
-        summary=(
-            f"Someone on the internet reads {site.crane}'s PLC (S7, DB1: loads, positions, "
-            "status) every few seconds through the cellular router's port-forward. On the crane "
-            "LAN the router itself is the S7 client: data leaves through a path in no contract."
-        ),
-        segments=SEGMENTS,
-        hosts=(
-            *base_hosts(site, duration_s),
-            _modem(site, duration_s, cellular=True),
-            _operator(reads),
-        ),
+def _used(
+    site: CraneSite,
+    duration_s: float,
+    program: Program,
+    *,
+    name: str,
+    title: str,
+    summary: str,
+    session: tuple[str, ...],
+    planted: Sequence[Planted],
+) -> Scenario:
+    """The router used from the internet: ``program`` runs on the operator's host and reaches
+    the PLC through the port-forward; its S7 session is planted, marked by the ``session``
+    events, beside the router itself and the ``planted`` items of the use."""
+    return on_crane(
+        site,
+        duration_s,
+        name=name,
+        title=title,
+        summary=summary,
+        added=(_modem(site, duration_s, cellular=True), _operator(program)),
         planted=(
             *_undeclared(site),
             Planted(
@@ -171,12 +169,36 @@ def modem_collection(site: CraneSite, duration_s: float = 25.0) -> Scenario:
                 "remote-session",
                 ("modem", "plc"),
                 "a remote S7 session through the router",
-                (
-                    "operator:remote-session-start",
-                    "operator:plc-read",
-                    "operator:remote-session-end",
-                ),
+                session,
             ),
+            *planted,
+        ),
+    )
+
+
+def modem_collection(site: CraneSite, duration_s: float = 25.0) -> Scenario:
+    reads = Program(
+        "remote_operator",
+        {"target": MODEM_WAN_IP, "interval_s": 1.5, "duration_s": duration_s - 8.0},
+        start_s=4.0,
+    )
+    return _used(
+        site,
+        duration_s,
+        reads,
+        name="modem-collection",
+        title="Undeclared modem used for collection",
+        summary=(
+            f"Someone on the internet reads {site.crane}'s PLC (S7, DB1: loads, positions, "
+            "status) every few seconds through the cellular router's port-forward. On the crane "
+            "LAN the router itself is the S7 client: data leaves through a path in no contract."
+        ),
+        session=(
+            "operator:remote-session-start",
+            "operator:plc-read",
+            "operator:remote-session-end",
+        ),
+        planted=(
             Planted(
                 "plc-reads",
                 "plc-read",
@@ -185,7 +207,6 @@ def modem_collection(site: CraneSite, duration_s: float = 25.0) -> Scenario:
                 ("operator:plc-read",),
             ),
         ),
-        duration_s=duration_s,
     )
 
 
@@ -199,7 +220,10 @@ def modem_sabotage(site: CraneSite, duration_s: float = 25.0) -> Scenario:
     attack = Program(
         "eng_station", {"target": MODEM_WAN_IP, "actions": actions, "duration_s": 15.0}, start_s=5.0
     )
-    return Scenario(
+    return _used(
+        site,
+        duration_s,
+        attack,
         name="modem-sabotage",
         title="Undeclared modem used for sabotage",
         summary=(
@@ -207,21 +231,8 @@ def modem_sabotage(site: CraneSite, duration_s: float = 25.0) -> Scenario:
             "zeroes its speed and load limits (DB12) and stops the CPU: commands reach the "
             "crane's controller from outside, through a path in no contract."
         ),
-        segments=SEGMENTS,
-        hosts=(
-            *base_hosts(site, duration_s),
-            _modem(site, duration_s, cellular=True),
-            _operator(attack),
-        ),
+        session=("operator:s7-connect", "operator:s7-disconnect"),
         planted=(
-            *_undeclared(site),
-            Planted(
-                "remote-session",
-                "remote-session",
-                ("modem", "plc"),
-                "a remote S7 session through the router",
-                ("operator:s7-connect", "operator:s7-disconnect"),
-            ),
             Planted(
                 "plc-write",
                 "plc-write",
@@ -231,5 +242,4 @@ def modem_sabotage(site: CraneSite, duration_s: float = 25.0) -> Scenario:
             ),
             Planted("plc-stop", "plc-stop", ("modem", "plc"), "the CPU stopped", ("plc:plc-stop",)),
         ),
-        duration_s=duration_s,
     )

@@ -1,0 +1,20 @@
+"""The S7comm PDUs (TPKT/COTP/S7) the hand-built captures of the findings tests carry, as in
+tests/protocols/test_s7comm.py: hex strings, sent by ``assets_world`` and ``network_world``.
+
+``SETUP`` is what opens every session, as (from the client, PDU): COTP connection request and
+confirm, S7 setup communication and its acknowledgement. A ``WRITE_JOB`` is answered with
+``WRITE_ACK``.
+"""
+
+from __future__ import annotations
+
+CR = "0300001611e00000000100c0010ac1020100c2020101"
+CC = "0300001611d00001000100c0010ac1020100c2020101"
+SETUP_JOB = "0300001902f08032010000000000080000f0000001000101e0"
+SETUP_ACK = "0300001b02f080320300000000000800000000f0000001000101e0"
+READ_JOB = "0300001f02f080320100000a00000e00000401120a10020040000184000000"
+WRITE_JOB = "0300002702f080320100001800000e00080501120a100800010000830000800007000479e9f642"
+WRITE_ACK = "0300001602f0803203000018000002000100000501ff"
+PLC_STOP = "0300002102f080320100001c000010000029000000000009505f50524f4752414d"
+
+SETUP = [(True, CR), (False, CC), (True, SETUP_JOB), (False, SETUP_ACK)]
