@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from cranewatch.cli._apps import testbed_app
 from cranewatch.cli._shared import console, err_console
+
+if TYPE_CHECKING:
+    from cranewatch.testbed.fleet_synth import FleetManifest
 
 
 class CaptureFormat(StrEnum):
@@ -19,26 +23,63 @@ class CaptureFormat(StrEnum):
 
 @testbed_app.command()
 def synth(
-    output: Annotated[Path, typer.Option("-o", "--output", help="Capture file to write.")],
-    packets: Annotated[int, typer.Option(help="Number of frames to write.", min=1)] = 100_000,
+    output: Annotated[
+        Path,
+        typer.Option("-o", "--output", help="Capture file to write (a folder with --port)."),
+    ],
+    packets: Annotated[
+        int | None, typer.Option(help="Number of frames to write (default 100,000).", min=1)
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed: the same seed gives the same bytes.")] = 1,
     fmt: Annotated[
         CaptureFormat, typer.Option("--format", help="File format.")
     ] = CaptureFormat.pcap,
+    port: Annotated[
+        Path | None,
+        typer.Option(help="Port model: write a fleet of captures whose flows follow its cranes."),
+    ] = None,
+    cranes: Annotated[
+        str,
+        typer.Option(help="With --port: how many cranes (the first N), or ids like STS01,STS02."),
+    ] = "6",
+    hours: Annotated[
+        float | None, typer.Option(help="With --port: hours of traffic per capture (default 1).")
+    ] = None,
+    per_capture: Annotated[
+        int, typer.Option(help="With --port: cranes per capture (one SPAN each).", min=1, max=1000)
+    ] = 6,
 ) -> None:
     """Write a deterministic synthetic crane-network capture (benchmarks and tests).
 
     The mix holds Modbus/TCP, S7comm, OPC UA, PROFINET DCP, LLDP, ARP, DNS, DHCP, TLS and a
     hidden cellular modem with heartbeats and an OpenVPN tunnel.
 
+    With --port, writes a whole fleet instead: the cranes' declared addresses, grouped per
+    terminal into captures of --per-capture cranes, --hours of traffic each, into the folder
+    -o with a fleet.json manifest (the hidden modem only if STS03 is among the cranes).
+
     Examples:
 
       cranewatch testbed synth --packets 1000000 --seed 1 -o synth-1M.pcap
 
       cranewatch testbed synth --packets 20000 --format pcapng -o small.pcapng
+
+      cranewatch testbed synth --port examples/port --cranes 24 --hours 1 -o fleet/
+
+      cranewatch testbed synth --port examples/port --cranes STS01,STS201 --hours 0.1 -o two/
     """
+    from cranewatch.errors import UsageError
+
+    if port is not None:
+        if packets is not None:
+            raise UsageError("--packets does not go with --port (fleet captures use --hours)")
+        _synth_fleet(port, output, cranes, 1.0 if hours is None else hours, seed, fmt, per_capture)
+        return
+    if hours is not None:
+        raise UsageError("--hours needs --port (a single capture is sized by --packets)")
     from cranewatch.testbed.synth import write_synthetic_capture
 
+    packets = 100_000 if packets is None else packets
     show = console.is_terminal
     if show:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -55,6 +96,56 @@ def synth(
     console.print(
         f"wrote {summary.packets:,} frames ({summary.bytes:,} bytes) to {output} "
         f"sha256 {summary.sha256}"
+    )
+
+
+#: Frames a second a crane adds to a capture (for the progress bar's total only).
+_FRAMES_PER_CRANE_S = 160
+
+
+def _synth_fleet(
+    port_path: Path, output: Path, cranes: str, hours: float, seed: int, fmt: CaptureFormat,
+    per_capture: int,
+) -> None:  # fmt: skip
+    from cranewatch.errors import UsageError
+    from cranewatch.fleet.loader import load_port
+    from cranewatch.testbed.fleet_synth import MANIFEST, select_cranes, write_fleet_captures
+
+    port = load_port(port_path)
+    chosen: int | list[str] = (
+        int(cranes) if cranes.strip().isdigit() else [c.strip() for c in cranes.split(",") if c]
+    )
+    try:
+        count = len(select_cranes(port, chosen))
+        if not hours > 0:
+            raise ValueError("--hours must be positive")
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+    def write(progress: Callable[[int], None] | None) -> FleetManifest:
+        return write_fleet_captures(
+            port, output, cranes=chosen, hours=hours, seed=seed, per_capture=per_capture,
+            fmt=fmt.value, progress=progress,
+        )  # fmt: skip
+
+    if console.is_terminal:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+        estimate = int(count * hours * 3600 * _FRAMES_PER_CRANE_S)
+        with Progress(
+            TextColumn("synth fleet"), BarColumn(), MofNCompleteColumn(), console=console
+        ) as prog:
+            task = prog.add_task("synth", total=estimate)
+            manifest = write(lambda n: prog.advance(task, n))
+            prog.update(task, total=manifest.packets, completed=manifest.packets)
+    else:
+        manifest = write(None)
+    for cap in manifest.captures:
+        console.print(f"{cap.file}: {', '.join(cap.cranes)}; {cap.packets:,} frames")
+    console.print(
+        f"wrote {len(manifest.captures)} capture(s) of {count} crane(s), "
+        f"{manifest.packets:,} frames, and {output / MANIFEST}"
+        + (f"; hidden modem in {manifest.modem}" if manifest.modem else "")
     )
 
 

@@ -39,7 +39,9 @@ class ModemTraffic(ServiceTraffic):
 
     def modem(self) -> None:
         p = self.plant
-        c = p.cranes[2]
+        if p.modem_at is None:
+            return
+        c = p.cranes[p.modem_at]
         self.dhcp(c)
         wan_path = Path(p.modem_wan, p.carrier_dns, c.tags, c.gw, hops=3)
         f = self.flow("dns modem", "dns", delay_ns=ms(30))
@@ -90,7 +92,7 @@ class ModemTraffic(ServiceTraffic):
         lease = [
             (54, ip_bytes(gw.ip)), (51, (600).to_bytes(4, "big")), (58, (300).to_bytes(4, "big")),
             (59, (525).to_bytes(4, "big")), (1, ip_bytes("255.255.255.0")),
-            (3, ip_bytes(gw.ip)), (6, ip_bytes(p.dns.ip)), (15, b"sts03.crane.port.example"),
+            (3, ip_bytes(gw.ip)), (6, ip_bytes(p.dns.ip)), (15, f"{c.name}.crane.port.example".encode()),
         ]  # fmt: skip
         to_server, to_client = Link(m.mac, BROADCAST, c.tags), Link(gw.mac, m.mac, c.tags)
 

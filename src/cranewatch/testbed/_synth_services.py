@@ -50,11 +50,11 @@ S = 1_000_000_000  # one second in ns
 class TrafficBase:
     """The seed, the plant and the flows built so far."""
 
-    def __init__(self, seed: int, epoch_ns: int):
+    def __init__(self, seed: int, epoch_ns: int, plant: Plant | None = None):
         self.seed = seed
         self.epoch_ns = epoch_ns
         self.rng = np.random.default_rng([seed, 0xC4A1E])  # template randomness
-        self.plant: Plant = build_plant()
+        self.plant: Plant = build_plant() if plant is None else plant
         self.flows: list[Flow] = []
 
     def flow(self, name: str, kind: str, delay_ns: int = 0) -> Flow:
@@ -188,8 +188,13 @@ class ServiceTraffic(TrafficBase):
         )  # fmt: skip
 
     def ipv6(self, c: Crane) -> None:
-        """Neighbour discovery between the PC and the HMI, NTP and syslog over IPv6 on STS01."""
-        f = self.flow("icmpv6 nd sts01", "icmpv6")
+        """Neighbour discovery between the PC and the HMI, NTP and syslog over IPv6 on STS01.
+
+        Only when the crane's PC and switch have IPv6 addresses (always in the fixed plant).
+        """
+        if not (c.cms.ip6 and c.gw.ip6):
+            return
+        f = self.flow(f"icmpv6 nd {c.name}", "icmpv6")
         variants = []
         for a, b in ((c.cms, c.hmi), (c.hmi, c.cms)):
             la, lb = link_local(a.mac), link_local(b.mac)
@@ -207,7 +212,7 @@ class ServiceTraffic(TrafficBase):
         f.schedule = periodic(f, start_ns=ms(700), period_ns=30 * S, jitter_ns=3 * S,
                               variants=variants)  # fmt: skip
 
-        f = self.flow("ntp ipv6 sts01", "ntp_ipv6", delay_ns=ms(2))
+        f = self.flow(f"ntp ipv6 {c.name}", "ntp_ipv6", delay_ns=ms(2))
         stamp = f.counter(init=(self.epoch_ns // S + NTP_UNIX_OFFSET + 1) % (1 << 32))
         path = Path(c.cms, self.plant.ntp6, c.tags, c.gw, hops=1)
         conv = UdpConversation(f, path, 123, 123, v6=True)
@@ -218,13 +223,13 @@ class ServiceTraffic(TrafficBase):
         f.schedule = periodic(f, start_ns=ms(1100), period_ns=16 * S, jitter_ns=ms(200),
                               variants=[v])  # fmt: skip
 
-        f = self.flow("syslog ipv6 sts01", "syslog_ipv6")
+        f = self.flow(f"syslog ipv6 {c.name}", "syslog_ipv6")
         path = Path(c.gw, self.plant.syslog6, c.tags, self.plant.core)
         conv = UdpConversation(f, path, 514, 514, v6=True)
         variants = []
         for k, msg in enumerate([
             "Link up on port 1/3", "Link down on port 1/3", "RSTP topology change on port 1/1",
-            "SNMP authentication failure from 10.20.1.77", "Port security violation on port 1/6",
+            f"SNMP authentication failure from {c.gw.ip.rsplit('.', 1)[0]}.77", "Port security violation on port 1/6",
         ]):  # fmt: skip
             v = f.variant(f"syslog {k}")
             line = f"<{188 + k % 3}>1 - {c.gw.name} HiOS - - - {msg}"
@@ -235,7 +240,7 @@ class ServiceTraffic(TrafficBase):
 
     def fragments(self, c: Crane) -> None:
         """Large syslog datagrams (diagnostic dumps) from STS02's PC, fragmented by IPv4."""
-        f = self.flow("syslog fragmented sts02", "syslog_fragmented")
+        f = self.flow(f"syslog fragmented {c.name}", "syslog_fragmented")
         ident = f.counter(span=1 << 16)
         path = Path(c.cms, self.plant.syslog, c.tags, c.gw, hops=1)
         variants = []

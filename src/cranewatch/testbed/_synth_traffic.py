@@ -8,6 +8,11 @@ the modem heartbeat, IPv6, fragments) starts within the first three seconds, so 
 20,000-frame capture contains every protocol; it then repeats at its natural interval.
 Sessions last minutes and reconnect on the same 4-tuple with new initial sequence numbers; one
 drive (STS02 hoist) is flaky: its first reconnect comes within 6 s, then every 15-40 s.
+
+With another plant (:func:`~cranewatch.testbed._synth_plant.plant_from_port`) the same rules
+apply by crane number ``n`` (1-based in the plant): the first drive of crane 2 is flaky,
+cranes 2, 5, 8, ... answer PROFINET DCP scans, IPv6 runs on the first crane, fragments on the
+second (the first if there is one crane), and the modem sits where the plant puts it, if any.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from cranewatch.testbed import _synth_apps as app
 from cranewatch.testbed._synth_conv import CLIENT, SERVER, Host, Path, TcpConversation
 from cranewatch.testbed._synth_flows import Flow, ms, periodic, sessions
 from cranewatch.testbed._synth_modem import ModemTraffic
-from cranewatch.testbed._synth_plant import Crane
+from cranewatch.testbed._synth_plant import Crane, Plant
 from cranewatch.testbed._synth_services import S
 from cranewatch.testbed._synth_wire import FrameBuilder, Link, Payload
 
@@ -29,24 +34,30 @@ class Traffic(ModemTraffic):
     def build(self) -> list[Flow]:
         p = self.plant
         for c in p.cranes:
+            # a crane of a port model may lack a role (an ASC has no management PC or HMI) and
+            # get another component for it; a conversation of a host with itself is left out
             for i, drive in enumerate(c.drives):
                 flaky = c.n == 2 and i == 0
-                self.modbus(c, drive, 100, flaky=flaky, begin_open=c.n == 4)
+                if drive is not c.cms:
+                    self.modbus(c, drive, 100, flaky=flaky, begin_open=c.n == 4)
             for dev in c.rio:
-                self.modbus(c, dev, 200, flaky=False, begin_open=False)
-            self.s7(c, begin_open=c.n == 5)
-            self.opcua(c, begin_open=c.n in (1, 6))
+                if dev is not c.cms:
+                    self.modbus(c, dev, 200, flaky=False, begin_open=False)
+            if c.cms is not c.plc:
+                self.s7(c, begin_open=c.n == 5)
+            if c.hmi is not c.plc:
+                self.opcua(c, begin_open=c.n in (1, 6))
             self.ping(c, c.hmi, qinq=False)
             self.ping(c, c.plc, qinq=c.n == 6)
             self.arp(c)
             self.lldp(c)
             self.dns_cms(c)
             self.tls_telemetry(c)
-            if c.n in (2, 5):
+            if c.n % 3 == 2:
                 self.dcp(c)
         self.modem()
         self.ipv6(p.cranes[0])
-        self.fragments(p.cranes[1])
+        self.fragments(p.cranes[min(1, len(p.cranes) - 1)])
         return self.flows
 
     # -- industrial protocols --------------------------------------------------------------
@@ -217,5 +228,5 @@ class Traffic(ModemTraffic):
         f.schedule = periodic(f, start_ns=start, period_ns=300 * S, jitter_ns=ms(50), variants=[v])
 
 
-def build_traffic(seed: int, epoch_ns: int) -> list[Flow]:
-    return Traffic(seed, epoch_ns).build()
+def build_traffic(seed: int, epoch_ns: int, plant: Plant | None = None) -> list[Flow]:
+    return Traffic(seed, epoch_ns, plant).build()

@@ -32,6 +32,7 @@ import numpy as np
 
 from cranewatch.testbed._synth_flows import Flow, Frames
 from cranewatch.testbed._synth_kernel import record_bytes, write_records
+from cranewatch.testbed._synth_plant import Plant
 from cranewatch.testbed._synth_traffic import build_traffic
 from cranewatch.testbed._synth_wire import MAX_PATCHES, FrameTemplate
 
@@ -79,20 +80,29 @@ def write_synthetic_capture(
     *,
     fmt: str = "pcap",
     progress: Callable[[int], None] | None = None,
+    plant: Plant | None = None,
+    duration_s: float | None = None,
 ) -> SynthSummary:
     """Write exactly ``packets`` frames of synthetic crane traffic to ``path``.
 
     ``fmt`` is ``"pcap"`` (microsecond, little-endian, Ethernet) or ``"pcapng"`` (one section,
     one Ethernet interface, enhanced packet blocks). ``progress(n)`` is called after each block
-    with the number of frames written since the previous call.
+    with the number of frames written since the previous call. ``plant`` replaces the fixed
+    six-crane plant (see :func:`~cranewatch.testbed._synth_plant.plant_from_port`). With
+    ``duration_s`` the capture stops before the first frame later than its start plus
+    ``duration_s`` seconds of traffic time, or at ``packets`` frames, whichever comes first.
     """
     if fmt not in FORMATS:
         raise ValueError(f"fmt must be one of {FORMATS}, not {fmt!r}")
     if packets < 0 or seed < 0:
         raise ValueError("packets and seed must not be negative")
+    if duration_s is not None and duration_s < 0:
+        raise ValueError("duration_s must not be negative")
+    # traffic time (ns after the epoch) after which no frame is written
+    end_ns = None if duration_s is None else round(duration_s * 1e9)
     path = Path(path)
     epoch_ns = start_time_ns(seed)
-    flows = build_traffic(seed, epoch_ns)
+    flows = build_traffic(seed, epoch_ns, plant)
     table = _TemplateTable(flows)
     pcapng = fmt == "pcapng"
 
@@ -105,11 +115,13 @@ def write_synthetic_capture(
         np.empty((0, MAX_PATCHES), np.uint32),
     )
     t0 = 0
+    start_rel: int | None = None  # traffic time of the first frame (with ``duration_s``)
+    done = False
     with path.open("wb") as fh:
         head = _pcapng_header() if pcapng else _pcap_header()
         fh.write(head)
         hasher.update(head)
-        while written < packets:
+        while written < packets and not done:
             t1 = t0 + BLOCK_NS
             parts: list[Frames] = [carry]
             for flow in flows:
@@ -124,6 +136,12 @@ def write_synthetic_capture(
             ready = int(np.searchsorted(ts, t1, "left"))
             carry = (tpl[ready:], ts[ready:], vals[ready:])
             take = min(ready, packets - written)
+            if end_ns is not None and take:
+                if start_rel is None:
+                    start_rel = int(ts[0])
+                limit = int(np.searchsorted(ts[:take], start_rel + end_ns, "right"))
+                if limit < take:
+                    take, done = limit, True
             t0 = t1
             if take == 0:
                 continue
