@@ -71,11 +71,10 @@ def registry_tables_for(sql: str) -> dict[str, pa.Table] | None:
 
     default = State.workspace.expanduser().absolute() / "registry.sqlite"
     if State.db or default.exists():
-        registry = Registry.open(registry_url_for_state())
-    else:
-        scratch = tempfile.TemporaryDirectory(prefix="cranewatch-registry-")
-        registry = Registry.open(f"sqlite:///{Path(scratch.name) / 'empty.sqlite'}")
-    try:
+        with Registry.open(registry_url_for_state()) as registry:
+            return registry.tables()
+    with (
+        tempfile.TemporaryDirectory(prefix="cranewatch-registry-") as scratch,
+        Registry.open(f"sqlite:///{Path(scratch) / 'empty.sqlite'}") as registry,
+    ):
         return registry.tables()
-    finally:
-        registry.close()
