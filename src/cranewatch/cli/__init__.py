@@ -16,7 +16,7 @@ import sys
 import typer
 from rich.markup import escape
 
-from cranewatch.cli import assets, evidence, findings, fleet, ingest, tables, testbed
+from cranewatch.cli import assets, carve, evidence, findings, fleet, ingest, risk, tables, testbed
 from cranewatch.cli._apps import app
 from cranewatch.cli._shared import console, err_console
 from cranewatch.errors import CranewatchError, UsageError
@@ -24,12 +24,14 @@ from cranewatch.errors import CranewatchError, UsageError
 __all__ = [
     "app",
     "assets",
+    "carve",
     "console",
     "evidence",
     "findings",
     "fleet",
     "ingest",
     "main",
+    "risk",
     "run",
     "tables",
     "testbed",
