@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from tests import capture_builder as cb
 
+from cranewatch.capture.records import RecordReader, units_to_ns
 from cranewatch.errors import CaptureError, CranewatchError
 from cranewatch.findings.carve import carve, match_capture_paths
-from cranewatch.findings.carve_reader import RecordReader, units_to_ns
 from cranewatch.findings.model import EvidenceRef, Finding, Severity, State, Subject, finding_key
 from cranewatch.ingest import ingest_paths
 from cranewatch.store.registry import Registry, registry_url

@@ -6,7 +6,7 @@ classic pcap holding exactly the named frames (same bytes, link type and timesta
 result came from, the frame numbers, the result's SHA-256, and the evidence files (walk-down
 photos) with where they are stored. Every source is re-hashed and must equal the SHA-256 the
 evidence names before it is used; it is hashed again while it is read, so a file that changes
-during the carve is refused too. Sources are streamed (``carve_reader``): memory does not grow
+during the carve is refused too. Sources are streamed (``cranewatch.capture.records``): memory does not grow
 with the capture.
 """
 
@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from cranewatch._version import __version__
+from cranewatch.capture.records import Record, RecordReader
 from cranewatch.errors import CaptureError, CranewatchError, QueryError
-from cranewatch.findings.carve_reader import Record, RecordReader
 from cranewatch.findings.model import Finding
 from cranewatch.store.workspace import Workspace
 

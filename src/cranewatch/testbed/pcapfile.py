@@ -2,9 +2,10 @@
 
 The capture writes nanosecond pcap (magic ``0xa1b23c4d``, LINKTYPE_ETHERNET), which tshark,
 tcpdump and cranewatch's own reader all read; ``truth`` reads it back frame by frame to list
-which frames fall into a planted item's time windows. The reader also takes microsecond pcap
-of either byte order, so truth can be computed for a capture made by tcpdump. It streams (one
-record at a time): captures of long runs never have to fit in memory.
+which frames fall into a planted item's time windows, through the project's streaming record
+reader (``cranewatch.capture.records``, which also reads the carved evidence): microsecond pcap
+of either byte order is read too, so truth can be computed for a capture made by tcpdump, and
+captures of long runs never have to fit in memory.
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from cranewatch.capture.records import RecordReader
 from cranewatch.errors import CaptureError
 
 MAGIC_NS = 0xA1B23C4D
-MAGIC_US = 0xA1B2C3D4
 LINKTYPE_ETHERNET = 1
 SNAPLEN = 262144
 _GLOBAL = struct.Struct("<IHHiIII")
@@ -46,31 +47,13 @@ class Frame:
 
 
 def read_frames(path: Path) -> Iterator[Frame]:
-    """Frames of a classic pcap (ns or µs, either byte order); ``CaptureError`` if not one."""
-    with path.open("rb") as fh:
-        head = fh.read(24)
-        if len(head) < 24:
-            raise CaptureError(f"{path}: too short for a pcap header; the capture did not start")
-        endian, scale = _format(head, path)
-        rec = struct.Struct(endian + "IIII")
-        number = 0
-        while True:
-            raw = fh.read(16)
-            if len(raw) < 16:
-                return  # end of file, or a record header cut off by a killed writer
-            sec, frac, caplen, _ = rec.unpack(raw)
-            data = fh.read(caplen)
-            if len(data) < caplen:
-                return
-            number += 1
-            yield Frame(number, sec + frac / scale, data)
+    """Frames of a classic pcap (ns or µs, either byte order); ``CaptureError`` if not one.
 
-
-def _format(head: bytes, path: Path) -> tuple[str, float]:
-    for endian in "<>":
-        magic = struct.unpack(endian + "I", head[:4])[0]
-        if magic == MAGIC_NS:
-            return endian, 1e9
-        if magic == MAGIC_US:
-            return endian, 1e6
-    raise CaptureError(f"{path}: not a classic pcap file (pcapng is not read here)")
+    Read with the project's streaming record reader (``cranewatch.capture.records``); a record
+    cut off at the end (a killed writer) ends the frames."""
+    with RecordReader(path) as reader:
+        if reader.format != "pcap":
+            raise CaptureError(f"{path}: not a classic pcap file (pcapng is not read here)")
+        for record in reader:
+            if record.data is not None and record.ts_ns is not None:
+                yield Frame(record.frame, record.ts_ns / 1e9, record.data)

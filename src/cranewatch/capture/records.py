@@ -1,4 +1,5 @@
-"""A streaming record-by-record reader of capture files, for carving a finding's frames.
+"""A streaming record-by-record reader of capture files: carving a finding's frames, and the
+testbed's truth.json (which frames carry a planted item) read captures through it.
 
 Why not the engine's reader: ``cranewatch.capture.reader`` hands the engine the content in
 multi-MiB chunks and the engine's kernels (``cranewatch.engine._kernels``, with
