@@ -7,7 +7,8 @@ run should appear to start (``Scenario.clock``); after the run, every capture ti
 every event time is moved by the same offset. Relative timing (intervals, beacons, order) is
 untouched, and truth.json records both the offset and the real start, so nothing is hidden.
 
-The pcap is rewritten record by record into a temporary file next to it and renamed over it:
+The pcap is rewritten record by record (read with ``cranewatch.capture.records``, written with
+the testbed's own ``pcapfile`` headers) into a temporary file next to it and renamed over it:
 memory stays at one frame whatever the capture's size.
 """
 
@@ -19,11 +20,11 @@ import os
 import struct
 from pathlib import Path
 
-from cranewatch.errors import TestbedError
-from cranewatch.testbed.pcapfile import MAGIC_NS
+from cranewatch.capture.records import RecordReader
+from cranewatch.errors import CaptureError, TestbedError
+from cranewatch.testbed.pcapfile import LINKTYPE_ETHERNET, MAGIC_NS, record_header, write_header
 
-_GLOBAL_LEN = 24
-_RECORD = struct.Struct("<IIII")
+_TESTBED_MAGIC = struct.pack("<I", MAGIC_NS)  # little-endian nanosecond pcap, as the capture writes
 
 
 def parse_clock(text: str) -> dt.datetime:
@@ -47,24 +48,26 @@ def offset_ns(clock: str, started: float) -> int:
 def shift_pcap(path: Path, shift_ns: int) -> None:
     """Move every record of the testbed's nanosecond pcap by ``shift_ns``."""
     partial = path.with_suffix(".shifting")
-    with path.open("rb") as src, partial.open("wb") as out:
-        head = src.read(_GLOBAL_LEN)
-        if len(head) < _GLOBAL_LEN or struct.unpack("<I", head[:4])[0] != MAGIC_NS:
-            raise TestbedError(f"{path}: not the testbed's nanosecond pcap; cannot shift it")
-        out.write(head)
-        while True:
-            raw = src.read(_RECORD.size)
-            if len(raw) < _RECORD.size:
-                break
-            sec, nsec, caplen, origlen = _RECORD.unpack(raw)
-            data = src.read(caplen)
-            if len(data) < caplen:
-                break
-            ts = sec * 1_000_000_000 + nsec + shift_ns
+    with path.open("rb") as fh:
+        magic = fh.read(len(_TESTBED_MAGIC))
+    refused = TestbedError(f"{path}: not the testbed's nanosecond pcap; cannot shift it")
+    if magic != _TESTBED_MAGIC:
+        raise refused
+    try:
+        reader = RecordReader(path)
+    except CaptureError:
+        raise refused from None
+    with reader, partial.open("wb") as out:
+        if reader.linktype != LINKTYPE_ETHERNET:
+            raise refused
+        write_header(out, reader.snaplen)
+        for record in reader:
+            if record.data is None or record.ts_ns is None:
+                continue
+            ts = record.ts_ns + shift_ns
             if ts < 0:
                 raise TestbedError(f"clock shift moves {path} before 1970")
-            out.write(_RECORD.pack(*divmod(ts, 1_000_000_000), caplen, origlen))
-            out.write(data)
+            out.write(record_header(ts, len(record.data), record.wirelen) + record.data)
         out.flush()
         os.fsync(out.fileno())
     partial.replace(path)
