@@ -22,7 +22,7 @@ from cranewatch.cli._shared import console, err_console, open_workspace
 from cranewatch.errors import CranewatchError
 
 if TYPE_CHECKING:
-    from cranewatch.fleet.model import Component, Port
+    from cranewatch.fleet.model import Component
 
 
 class BomFormat(StrEnum):
@@ -103,14 +103,6 @@ def validate(
     console.print(Text(f"{path}: valid ({summary})", style="green"))
 
 
-def _attach(
-    port: Port, components: list[Component], crane: str | None, terminal: str | None
-) -> int:
-    from cranewatch.fleet.merge import attach_components
-
-    return attach_components(port, components, crane=crane, terminal=terminal)
-
-
 @fleet_app.command("import")
 def import_(
     path: Annotated[Path, typer.Argument(help="Port model (YAML file or folder), BOM or CSV.")],
@@ -171,7 +163,9 @@ def import_(
             )
             return
         port = stored_port(registry)
-        added = _attach(port, components, crane, terminal)
+        from cranewatch.fleet.merge import attach_components
+
+        added = attach_components(port, components, crane=crane, terminal=terminal)
         registry.save_port(port, source=str(path), actor=getpass.getuser())
         console.print(f"imported {path}: {added} components into port {port.id}")
 
