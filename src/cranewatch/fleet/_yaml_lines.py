@@ -8,9 +8,10 @@ round-trip loader (the only well-kept Python YAML library that keeps line number
 (``_text_source.read_limited``), text that is not UTF-8, YAML aliases (``*name``: the "billion
 laughs" bomb expands them; refusing every alias is simpler and safer for data files than capping
 the expansion), nesting deeper than 64 levels, several documents, and tags outside the YAML core
-types. Aliases and nesting are checked on the parser's event stream, before anything is composed:
-the parser is iterative and stops at the first offence, so neither ruamel's recursive composer
-nor the conversion below ever sees a deep or aliased document. Duplicate keys are reported per
+types. Aliases and nesting are checked on the parser's event stream as the composer pulls it
+(``_GuardedParser``): the parser is iterative and the check stops the load at the first offence,
+before an alias is resolved or the recursive composer goes deeper than ``MAX_DEPTH``, so the
+file is parsed once and no deep or aliased document is ever built. Duplicate keys are reported per
 key and the first value is kept, so the rest of the file is still validated. Timestamps are left
 as text for the caller to parse, because ruamel raises a bare ``ValueError`` for an impossible
 date like ``2019-13-45`` and that would stop the whole file.
@@ -32,6 +33,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.constructor import RoundTripConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.events import AliasEvent, CollectionEndEvent, CollectionStartEvent
+from ruamel.yaml.parser import RoundTripParser
 
 from cranewatch.fleet._text_source import read_limited
 from cranewatch.fleet.problems import Problem
@@ -67,6 +69,37 @@ _Constructor.add_constructor(
 )
 
 
+class _Refused(Exception):
+    """An alias or a too deep nesting met on the event stream: the line and the reason."""
+
+    def __init__(self, line: int, reason: str) -> None:
+        super().__init__(reason)
+        self.line, self.reason = line, reason
+
+
+class _GuardedParser(RoundTripParser):
+    """The round-trip parser, refusing aliases and nesting deeper than ``MAX_DEPTH`` as each
+    event is handed to the composer (before the composer acts on it)."""
+
+    def reset_parser(self) -> None:
+        super().reset_parser()
+        self.depth = 0
+
+    def get_event(self) -> Any:
+        event = super().get_event()
+        if isinstance(event, AliasEvent):
+            why = "aliases are not supported, write the value out in full"
+            raise _Refused(event.start_mark.line + 1, f"alias *{event.anchor} found: {why}")
+        if isinstance(event, CollectionStartEvent):
+            self.depth += 1
+            if self.depth > MAX_DEPTH:
+                reason = f"the YAML nests deeper than {MAX_DEPTH} levels"
+                raise _Refused(event.start_mark.line + 1, reason)
+        elif isinstance(event, CollectionEndEvent):
+            self.depth -= 1
+        return event
+
+
 @dataclass
 class YamlFile:
     """One file read: its plain content and the 1-based line of each key and list item."""
@@ -88,13 +121,13 @@ def read_yaml(path: Path, name: str) -> tuple[YamlFile | None, list[Problem]]:
         return None, [Problem(name, line, "", "not UTF-8 text; save the file as UTF-8")]
     yaml = YAML(typ="rt")
     yaml.Constructor = _Constructor
+    yaml.Parser = _GuardedParser
     try:
-        refused = _refused(text)
-        if refused is not None:
-            return None, [Problem(name, refused[0], "", refused[1])]
         with warnings.catch_warnings():  # a reused anchor name: harmless once aliases are refused
             warnings.filterwarnings("ignore", module=r"ruamel\.yaml")
             document = yaml.load(text)
+    except _Refused as exc:
+        return None, [Problem(name, exc.line, "", exc.reason)]
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         mark_line = int(mark.line) + 1 if mark is not None else None
@@ -112,23 +145,6 @@ def read_yaml(path: Path, name: str) -> tuple[YamlFile | None, list[Problem]]:
     duplicates: dict[int, list[tuple[Any, int]]] = yaml.constructor.duplicates
     found.data = _plain(document, (), found, duplicates, problems)
     return found, problems
-
-
-def _refused(text: str) -> tuple[int, str] | None:
-    """The line and reason of the first alias or of the first collection nested deeper than
-    ``MAX_DEPTH``, read from the parser's events; syntax errors raise ``MarkedYAMLError``."""
-    depth = 0
-    for event in YAML(typ="rt").parse(text):
-        if isinstance(event, AliasEvent):
-            why = "aliases are not supported, write the value out in full"
-            return event.start_mark.line + 1, f"alias *{event.anchor} found: {why}"
-        if isinstance(event, CollectionStartEvent):
-            depth += 1
-            if depth > MAX_DEPTH:
-                return event.start_mark.line + 1, f"the YAML nests deeper than {MAX_DEPTH} levels"
-        elif isinstance(event, CollectionEndEvent):
-            depth -= 1
-    return None
 
 
 def _plain(
