@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 export TZ := UTC
 export LC_ALL := C.UTF-8
 
-.PHONY: demo test bench lint venv clean
+.PHONY: demo test bench bench-resilience lint venv clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,9 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[test,bench]'
 	$(PY) benchmarks/run.py $(BENCH_ARGS)
+
+bench-resilience: $(STAMP)
+	$(PY) benchmarks/resilience.py $(RESILIENCE_ARGS)
 
 clean:
 	rm -rf $(VENV) .cache cranewatch-workspace build src/*.egg-info

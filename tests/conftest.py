@@ -18,7 +18,10 @@ TESTS = Path(__file__).resolve().parent
 CAPTURES = TESTS / "captures"
 BASELINES = TESTS / "baselines"
 
-pytest_plugins = ["tests.registry_fixtures"]  # registry_url, registry: SQLite and PostgreSQL
+pytest_plugins = [
+    "tests.registry_fixtures",  # registry_url, registry: SQLite and PostgreSQL
+    "tests.analysed_fixtures",  # analysed_workspace: the demo's job, run once per session
+]
 
 REQUIRE_SYSTEM = os.environ.get("CRANEWATCH_REQUIRE_SYSTEM", "") not in ("", "0", "false")
 

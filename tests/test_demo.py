@@ -1,7 +1,7 @@
 """``make demo`` end to end (with a smaller synthetic capture): the summary shows the hidden modem
 as a device no contract declares on STS03's network and as the router the walk-down found in
 STS03's E-room (the same MAC on its label), and lists exactly the undeclared devices the example
-testbed captures planted."""
+testbed captures planted; the internal report names the modem and the public one does not."""
 
 from __future__ import annotations
 
@@ -58,3 +58,10 @@ def test_demo_summary_names_the_hidden_modem(
     critical = [line for line in findings.splitlines() if line.startswith("| critical |")]
     assert any("CW-ASSET-002" in line and modem.mac in line for line in critical)
     assert any("CW-OPS-001" in line and modem.mac in line for line in critical)  # the stop
+    reports = summary.parent / "reports"
+    assert (reports / "report-internal.pdf").read_bytes().startswith(b"%PDF-")
+    internal = (reports / "report-internal.html").read_text(encoding="utf-8")
+    public = (reports / "report-public.html").read_text(encoding="utf-8")
+    assert '<meta name="tlp" content="TLP:RED">' in internal and modem.mac in internal
+    assert '<meta name="tlp" content="TLP:CLEAR">' in public
+    assert modem.mac not in public and modem.ip not in public and "STS03" not in public

@@ -11,12 +11,18 @@ conversations, the devices whose vendor makes cellular routers, what devices ann
 themselves, the remote-access and tunnel sessions, the names looked up, the roles devices play,
 declared against seen per crane, the devices no contract declares, what the walk-down found,
 and the findings of the rules (what is undeclared, which capability was used, with evidence).
-It prints where the summary and the workspace are.
+It then simulates what the port loses if every crane with an undeclared modem stopped at once
+(``examples/scenario-undeclared-modems.yaml``, ``DEMO_REPLICATIONS`` replications; the result
+goes to ``<workspace>/simulations/``) and writes the report of the analysis into ``<workspace>/reports/``: the internal version
+(TLP:RED) as HTML and PDF and the public version (TLP:CLEAR) as HTML. The terminal shows one
+short table of what was found (``OVERVIEW``) and where the summary, the report and the workspace
+are; the long tables are in ``demo-summary.md`` and the report.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -100,6 +106,33 @@ SECTIONS: tuple[tuple[str, str], ...] = (
 )
 
 
+#: the short table printed on the terminal: (what, SQL giving one value)
+OVERVIEW: tuple[tuple[str, str], ...] = (
+    ("captures ingested", "SELECT count(*) FROM captures"),
+    ("packets", "SELECT sum(packets) FROM captures"),
+    ("devices seen (MAC addresses)",
+     "SELECT count(DISTINCT mac) FROM assets WHERE mac IS NOT NULL AND NOT group_address"),
+    ("remote-access and tunnel sessions", "SELECT count(*) FROM sessions"),
+)  # fmt: skip
+FLEET_OVERVIEW: tuple[tuple[str, str], ...] = (
+    ("cranes in the port model", "SELECT count(*) FROM cranes"),
+    ("devices no contract declares",
+     "SELECT count(DISTINCT coalesce(mac, ip)) FROM asset_links WHERE component IS NULL"),
+    ("findings: critical / high / medium",
+     "SELECT concat_ws(' / ', count(*) FILTER (severity = 'critical'), "
+     "count(*) FILTER (severity = 'high'), count(*) FILTER (severity = 'medium')) "
+     "FROM findings WHERE present"),
+    ("cranes with a finding of high severity or above",
+     "SELECT count(DISTINCT c) FROM (SELECT unnest(cranes) AS c FROM findings "
+     "WHERE present AND severity IN ('critical', 'high'))"),
+    ("cranes where the captures show the capability used",
+     "SELECT count(DISTINCT c) FROM (SELECT unnest(cranes) AS c FROM findings "
+     "WHERE present AND (state = 'activity-observed' OR proof_of_use = 'used'))"),
+    ("control commands or writes from a host that is not a declared master",
+     "SELECT count(*) FROM findings WHERE present AND rule IN ('CW-OPS-001', 'CW-OPS-002')"),
+)  # fmt: skip
+
+
 FLEET_SECTIONS: tuple[tuple[str, str], ...] = (
     (
         "Findings of medium severity or above (cranewatch findings list)",
@@ -163,6 +196,60 @@ def _fleet(ws: Workspace, console: Console) -> dict[str, pa.Table] | None:
         return registry.tables()
 
 
+#: the resilience scenario the demo simulates, and how many replications (enough for intervals)
+DEMO_SCENARIO = EXAMPLE_PORT.parent / "scenario-undeclared-modems.yaml"
+DEMO_REPLICATIONS = 40
+
+
+def simulate_scenario(ws: Workspace, console: Console) -> None:
+    """Simulate the demo scenario over the analysed registry (its selection reads findings)."""
+    from cranewatch.resilience.results import result_folder
+    from cranewatch.resilience.runner import run_study
+    from cranewatch.resilience.scenario import load_scenario
+
+    name = load_scenario(DEMO_SCENARIO).model.name
+    console.print(f"simulating scenario {name!r} ({DEMO_REPLICATIONS} replications) …")
+    with Registry.open(registry_url(ws.root, None)) as registry:
+        port, findings = registry.load_port(), registry.load_findings()
+    if port is None:
+        return
+    workers = min(2, os.cpu_count() or 1)
+    run_study(DEMO_SCENARIO, port, findings, result_folder(ws.root, name),
+              replications=DEMO_REPLICATIONS, seed=DEMO_SEED, workers=workers)  # fmt: skip
+
+
+#: the reports the demo writes: (audience, formats)
+DEMO_REPORTS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("internal", ("html", "pdf")),
+    ("public", ("html",)),
+)
+
+
+def write_reports(ws: Workspace, console: Console) -> list[Path]:
+    """The demo's reports in ``<workspace>/reports/``, built from the analysis just run."""
+    from cranewatch.report.audience import audience_named
+    from cranewatch.report.content import build_content
+    from cranewatch.report.output import prepare_folder, write_audience
+    from cranewatch.report.sources import read_sources
+
+    console.print("writing the report (internal HTML and PDF, public HTML) …")
+    folder = prepare_folder(ws.root / "reports")
+    with Registry.open(registry_url(ws.root, None)) as registry:
+        sources = read_sources(ws, registry)
+    content = build_content(sources)
+    written: list[Path] = []
+    for name, formats in DEMO_REPORTS:
+        written += write_audience(sources, content, audience_named(name), formats, folder)
+    table = Table(title="Report", title_justify="left")
+    for col in ("audience", "marking", "file"):
+        table.add_column(col)
+    for path in written:
+        audience = path.stem.removeprefix("report-").split(".")[0]
+        table.add_row(audience, audience_named(audience).tlp.value, str(path))
+    console.print(table)
+    return written
+
+
 def run(workspace: Path, console: Console) -> Path:
     """Generate, ingest and summarise; returns the path of the summary file."""
     ws = Workspace.open(workspace, create=True)
@@ -184,21 +271,26 @@ def run(workspace: Path, console: Console) -> Path:
     if registry_tables is not None:
         sections += FLEET_SECTIONS
     con = connect(ws, registry_tables)
+    overview = Table(title="What the demo found", title_justify="left")
+    overview.add_column("")
+    overview.add_column("", justify="right")
+    for what, sql in OVERVIEW + (FLEET_OVERVIEW if registry_tables is not None else ()):
+        value = con.sql(sql).fetchall()[0][0]  # one row of one value
+        shown = f"{value:,}" if isinstance(value, int) else "" if value is None else str(value)
+        overview.add_row(what, shown)
     parts = ["# cranewatch demo summary", "",
              f"Workspace: `{ws.root}`. Explore it with `cranewatch -w {ws.root} query \"SQL\"`.", ""]  # fmt: skip
     for title, sql in sections:
         relation = con.sql(sql)
         columns, rows = relation.columns, relation.fetchall()
-        table = Table(title=title, title_justify="left")
-        for col in columns:
-            table.add_column(col)
-        for row in rows:
-            table.add_row(*("" if v is None else str(v) for v in row))
-        console.print(table)
         parts.append(_markdown(title, columns, rows))
     con.close()
     summary = ws.root / "demo-summary.md"
     summary.write_text("\n".join(parts))
+    if registry_tables is not None:
+        simulate_scenario(ws, console)
+        write_reports(ws, console)
+    console.print(overview)
     return summary
 
 
@@ -217,6 +309,11 @@ def main(argv: list[str] | None = None) -> None:
         console.print(f"[red]demo failed:[/] {exc}")
         sys.exit(1)
     console.print(f"\n[bold]Summary written to[/] {summary}")
+    report = summary.parent / "reports" / "report-internal.html"
+    if report.exists():
+        console.print(
+            f"[bold]Report:[/] {report}  (PDF beside it; public version: report-public.html)"
+        )
     console.print(f"Workspace: {summary.parent}  (try: cranewatch -w {summary.parent} captures)")
 
 

@@ -11,6 +11,9 @@
     │                               (``cranewatch.fleet.problems``: every mistake with file and line)
     ├── TestbedError                the testbed cannot run: not root, a missing system tool, a
     │                               host program that failed to start or exited early, ...
+    ├── StixError                   a STIX bundle cannot be built or read (``report.stix``)
+    ├── ResilienceError             a scenario, traffic file or simulation result is unusable
+    │                               (``resilience.errors``)
     └── UsageError                  an option names something that does not exist (an analyzer)
 
 Problems inside a readable file (a truncated record, a bad block, a packet too short for its

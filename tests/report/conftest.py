@@ -1,24 +1,58 @@
-"""An analysed workspace for the report tests: the demo's job (example port, evidence, the
-bundled testbed captures and a small synthetic capture, analysis) run once per test session."""
+"""The report of the analysed workspace (``analysed_workspace``, tests/analysed_fixtures.py),
+built once and written for every audience in every format but STIX."""
 
 from __future__ import annotations
 
-import io
+import dataclasses
 from pathlib import Path
 
 import pytest
-from rich.console import Console
 
-from cranewatch import demo
+from cranewatch.report.model import ReportContent
 
-REPORT_TEST_PACKETS = 30_000
+REPORT_FORMATS = ("html", "pdf", "json", "csv")
+
+
+@dataclasses.dataclass
+class WrittenReports:
+    """The full content of the analysed workspace's report and the files of every audience."""
+
+    content: ReportContent
+    folder: Path
+
+    def path(self, audience: str, fmt: str) -> Path:
+        from cranewatch.report.output import report_path
+
+        return report_path(self.folder, audience, fmt)
 
 
 @pytest.fixture(scope="session")
-def analysed_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A workspace holding the example port, its evidence and an analysis with findings."""
-    root = tmp_path_factory.mktemp("report") / "ws"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(demo, "DEMO_PACKETS", REPORT_TEST_PACKETS)
-        demo.run(root, Console(file=io.StringIO(), width=200))
-    return root
+def written_reports(
+    analysed_workspace: Path, tmp_path_factory: pytest.TempPathFactory
+) -> WrittenReports:
+    """Every audience's report in html, pdf, json and csv (the demo's own internal HTML and
+    PDF are reused: rendering a PDF is the slow part)."""
+    import shutil
+
+    from cranewatch.report.audience import AUDIENCES
+    from cranewatch.report.content import build_content
+    from cranewatch.report.output import report_path, write_audience
+    from cranewatch.report.sources import read_sources
+    from cranewatch.store.registry import Registry, registry_url
+    from cranewatch.store.workspace import Workspace
+
+    ws = Workspace.open(analysed_workspace)
+    with Registry.open(registry_url(ws.root, None)) as registry:
+        sources = read_sources(ws, registry)
+    content = build_content(sources)
+    folder = tmp_path_factory.mktemp("reports")
+    demo_reports = ws.root / "reports"
+    for audience in AUDIENCES.values():
+        formats = list(REPORT_FORMATS)
+        for fmt in ("html", "pdf"):
+            made = report_path(demo_reports, audience.name, fmt)
+            if audience.name == "internal" and made.exists():
+                shutil.copy(made, report_path(folder, audience.name, fmt))
+                formats.remove(fmt)
+        write_audience(sources, content, audience, formats, folder)
+    return WrittenReports(content, folder)

@@ -16,7 +16,19 @@ import sys
 import typer
 from rich.markup import escape
 
-from cranewatch.cli import assets, carve, evidence, findings, fleet, ingest, risk, tables, testbed
+from cranewatch.cli import (
+    assets,
+    carve,
+    evidence,
+    findings,
+    fleet,
+    ingest,
+    report,
+    risk,
+    simulate,
+    tables,
+    testbed,
+)
 from cranewatch.cli._apps import app
 from cranewatch.cli._shared import console, err_console
 from cranewatch.errors import CranewatchError, UsageError
@@ -31,8 +43,10 @@ __all__ = [
     "fleet",
     "ingest",
     "main",
+    "report",
     "risk",
     "run",
+    "simulate",
     "tables",
     "testbed",
 ]
