@@ -113,6 +113,12 @@ mitigations:
     assert t3.wait_increase_h.mean == 0.0
     t2 = next(t for t in result.terminals if t.terminal == "T2")
     assert t2.capacity_retained_min.mean == 0.0  # all of T2's quay cranes stop
+    # the port is back to normal when its slowest terminal is (per replication, so at least
+    # as late as each terminal's mean)
+    port_back = result.totals.time_back_to_normal_h
+    assert port_back is not None and port_back.mean is not None
+    backs = [t.time_back_to_normal_h.mean for t in result.terminals if t.time_back_to_normal_h]
+    assert len(backs) >= 2 and port_back.mean >= max(b for b in backs if b is not None) - 1e-9
     assert len(t2.cranes_stopped) == 8
     assert outcome.figures[0, 1, 1, metrics.INDEX["stopped"]] == 8
     # the port keeps T3's quay and part of the others': the lowest share is known exactly

@@ -143,6 +143,9 @@ def test_one_crane_stopped_matches_the_hand_calculation(tmp_path: Path) -> None:
     assert t1.time_back_to_normal_h.mean == pytest.approx(14.5)
     assert t1.time_back_to_normal_h.censored == 0
     assert t1.cranes_back_h.mean == pytest.approx(4.0)
+    # one terminal stops, so the port is back to normal when it is
+    port_back = result.totals.time_back_to_normal_h
+    assert port_back is not None and port_back.mean == pytest.approx(14.5)
     assert t1.wait_scenario_h.low == t1.wait_scenario_h.high  # no randomness, no spread
 
 

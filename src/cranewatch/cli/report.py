@@ -68,9 +68,9 @@ def report(
     """Write the report of the latest analysis: HTML, PDF, JSON, CSV or STIX 2.1.
 
     The report has an executive summary, the fleet table, declared against as-found per
-    crane, the findings with their evidence, proof of use, risk, common-mode exposure,
-    indicators, the method and its coverage limits, and an appendix of captures with their
-    SHA-256. Every section, finding, row and identifying value carries a TLP 2.0 label; a
+    crane, the findings with their evidence, proof of use, risk, resilience (the scenarios
+    simulated with `cranewatch simulate`, and the common-mode exposure), indicators, the
+    method and its coverage limits, and an appendix of captures with their SHA-256. Every section, finding, row and identifying value carries a TLP 2.0 label; a
     version for an audience holds only what its level admits (the rest is removed, not
     hidden): internal (TLP:RED, everything), ministry (TLP:AMBER+STRICT, no people), partner
     (TLP:AMBER, indicators only), public (TLP:CLEAR, aggregate figures). Files are named

@@ -87,11 +87,13 @@ def _cranes_total(result: ResilienceResult) -> int:
 
 
 def port_back_to_normal(result: ResilienceResult) -> Estimate | None:
-    """The slowest terminal's time back to normal: the scenario's own row of the mode
-    comparison, else the one terminal where cranes stop, else for a quick estimate (one value
-    per terminal) the largest. None for a simulation where cranes of several terminals stop and
-    no comparison was run: the slowest per replication is not stored then, and the largest of
-    the terminals' means would understate it."""
+    """The slowest terminal's time back to normal: the result's port total; for a result
+    written before that field existed, the scenario's own row of the mode comparison, else the
+    one terminal where cranes stop, else for a quick estimate (one value per terminal) the
+    largest. None for such an older simulation where cranes of several terminals stop and no
+    comparison was run: the largest of the terminals' means would understate it."""
+    if result.totals.time_back_to_normal_h is not None:
+        return result.totals.time_back_to_normal_h
     main = next((m for m in result.modes if m.main), None)
     if main is not None:
         return main.time_back_to_normal_h

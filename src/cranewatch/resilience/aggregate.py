@@ -146,6 +146,7 @@ def simulation_result(inputs: Inputs, outcome: Outcome) -> ResilienceResult:
         vessel_delay_h=estimate(_delay(figures, 1)),
         capacity_retained_min=estimate(outcome.port_capacity_min),
         capacity_retained_mean=estimate(port_mean),
+        time_back_to_normal_h=_back(figures, 1),
     )
     mitigations = _mitigations(inputs, figures)
     modes = _modes(inputs, figures)

@@ -86,6 +86,11 @@ def analytic_result(inputs: Inputs) -> ResilienceResult:
             float((nominal * [e.capacity_retained_mean for e in estimates]).sum())
             / max(nominal.sum(), 1e-9)
         ),
+        time_back_to_normal_h=max(
+            (t.time_back_to_normal_h for t in terminals if t.time_back_to_normal_h is not None),
+            key=lambda e: e.mean or 0.0,
+            default=None,
+        ),
     )
     mitigations = _analytic_mitigations(inputs, totals)
     times = estimate_times(study.horizon)
