@@ -99,7 +99,11 @@ def stix_report(
             f"the findings cannot be written as STIX 2.1: {exc}; export the other formats and "
             "report this with the finding named"
         ) from None
-    return str(bundle.serialize(pretty=True)) + "\n"
+    # stix2's own pretty printing orders keys with a search over the whole bundle per key
+    # (quadratic: 40 s for 700 findings); compact output keeps each object's property order,
+    # and indenting it again costs nothing
+    compact = json.loads(str(bundle.serialize(pretty=False)))
+    return json.dumps(compact, indent=4, ensure_ascii=False) + "\n"
 
 
 def expected_indicators(
