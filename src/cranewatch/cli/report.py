@@ -18,20 +18,21 @@ from cranewatch.cli._apps import app
 from cranewatch.cli._registry import open_registry
 from cranewatch.cli._shared import console, err_console, open_workspace
 from cranewatch.errors import CranewatchError
-from cranewatch.report.audience import AUDIENCES, Audience
+from cranewatch.report.audience import AUDIENCES, Audience, load_audiences
 
 
-def _audiences(values: list[str]) -> list[Audience]:
+def _audiences(values: list[str], audiences: dict[str, Audience]) -> list[Audience]:
     names = [v.strip().lower() for value in values for v in value.split(",") if v.strip()]
     if "all" in names:
-        return list(AUDIENCES.values())
-    unknown = [n for n in names if n not in AUDIENCES]
+        return list(audiences.values())
+    unknown = [n for n in names if n not in audiences]
     if unknown:
-        known = "; ".join(f"{a.name} ({a.tlp.value})" for a in AUDIENCES.values())
+        known = "; ".join(f"{a.name} ({a.tlp.value})" for a in audiences.values())
         raise CranewatchError(
             f"unknown audience {', '.join(unknown)}; the audiences are: {known}, or all"
+            " (add your own with --audiences FILE, see docs/reports.md)"
         )
-    return [AUDIENCES[n] for n in dict.fromkeys(names)] or [AUDIENCES["internal"]]
+    return [audiences[n] for n in dict.fromkeys(names)] or [audiences["internal"]]
 
 
 @app.command()
@@ -53,6 +54,15 @@ def report(
             metavar="AUDIENCES",
             help="internal (TLP:RED), ministry (TLP:AMBER+STRICT), partner (TLP:AMBER), "
             "public (TLP:CLEAR) or all; repeat or give a comma list. Default: internal.",
+        ),
+    ] = None,
+    audience_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--audiences",
+            metavar="FILE",
+            help="YAML file of your own audiences (name, tlp, sections, description) to add "
+            "to the built-in four.",
         ),
     ] = None,
     output: Annotated[
@@ -85,13 +95,16 @@ def report(
       cranewatch -w case1 report --audience all --format html,pdf,csv
 
       cranewatch -w case1 report --audience partner --format stix
+
+      cranewatch -w case1 report --audiences our-audiences.yaml --audience cert
     """
     from cranewatch.report.content import build_content
     from cranewatch.report.output import parse_formats, prepare_folder, write_audience
     from cranewatch.report.sources import read_sources
 
     formats = parse_formats(fmt or [])
-    readers = _audiences(audience or [])
+    known = load_audiences(audience_file) if audience_file is not None else AUDIENCES
+    readers = _audiences(audience or [], known)
     ws = open_workspace(create=False)
     folder = prepare_folder((output or ws.root / "reports").expanduser().absolute())
     written: list[Path] = []

@@ -51,7 +51,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from cranewatch.findings.risk import DEFAULT_MOVES_PER_HOUR
 from cranewatch.fleet.model import CraneType, LocalId, Port
 from cranewatch.fleet.problems import FleetInputError, Problem
-from cranewatch.resilience._input import Located, read_model
+from cranewatch.fleet.yaml_model import Located, read_model
 from cranewatch.resilience.capacity import CraneUnit, is_quay
 from cranewatch.resilience.distributions import Distribution, Fixed
 from cranewatch.resilience.errors import ResilienceError

@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from cranewatch.fleet.model import Port
 from cranewatch.fleet.problems import FleetInputError, Problem, display
-from cranewatch.resilience._input import Located, read_model
+from cranewatch.fleet.yaml_model import Located, read_model
 from cranewatch.resilience.distributions import Distribution
 
 HOURS_PER_WEEK = 168.0

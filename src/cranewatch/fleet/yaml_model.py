@@ -1,10 +1,11 @@
-"""Reading a traffic or scenario YAML file into a validated model, every mistake located.
+"""Reading one YAML file into a validated pydantic model, every mistake located.
 
-Both files are read the way the port model is: the fleet's YAML reader (hostile YAML refused,
-the line of every key kept) and ``validate_located`` (every pydantic error at its file and
-line, with what is expected). What this module adds is the pairing of the two, plus the
-``SourceMap`` kept for the checks that need the port model (an unknown terminal or manufacturer
-is reported at the line that names it).
+For the small YAML inputs beside the port model (the resilience traffic and scenario files, the
+report's audience file): they are read the way the port model is, with the fleet's YAML reader
+(hostile YAML refused, the line of every key kept) and ``validate_located`` (every pydantic error
+at its file and line, with what is expected). What this module adds is the pairing of the two,
+plus the ``SourceMap`` kept for checks that need more than the schema (an unknown terminal or
+manufacturer is reported at the line that names it).
 """
 
 from __future__ import annotations
