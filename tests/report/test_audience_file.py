@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from cranewatch.fleet.problems import FleetInputError
-from cranewatch.report.audience import AUDIENCES, SECTIONS, load_audiences
+from cranewatch.report.audience import AUDIENCES, SECTIONS
+from cranewatch.report.audience_file import load_audiences
 from cranewatch.report.marking import Tlp
 from tests.runners import cli_subprocess, run_cli
 

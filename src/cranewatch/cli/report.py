@@ -18,7 +18,7 @@ from cranewatch.cli._apps import app
 from cranewatch.cli._registry import open_registry
 from cranewatch.cli._shared import console, err_console, open_workspace
 from cranewatch.errors import CranewatchError
-from cranewatch.report.audience import AUDIENCES, Audience, load_audiences
+from cranewatch.report.audience import AUDIENCES, Audience
 
 
 def _audiences(values: list[str], audiences: dict[str, Audience]) -> list[Audience]:
@@ -103,7 +103,11 @@ def report(
     from cranewatch.report.sources import read_sources
 
     formats = parse_formats(fmt or [])
-    known = load_audiences(audience_file) if audience_file is not None else AUDIENCES
+    known = AUDIENCES
+    if audience_file is not None:
+        from cranewatch.report.audience_file import load_audiences
+
+        known = load_audiences(audience_file)
     readers = _audiences(audience or [], known)
     ws = open_workspace(create=False)
     folder = prepare_folder((output or ws.root / "reports").expanduser().absolute())
