@@ -207,14 +207,15 @@ def simulate_scenario(ws: Workspace, console: Console) -> None:
     from cranewatch.resilience.runner import run_study
     from cranewatch.resilience.scenario import load_scenario
 
-    name = load_scenario(DEMO_SCENARIO).model.name
+    scenario = load_scenario(DEMO_SCENARIO)
+    name = scenario.model.name
     console.print(f"simulating scenario {name!r} ({DEMO_REPLICATIONS} replications) …")
     with Registry.open(registry_url(ws.root, None)) as registry:
         port, findings = registry.load_port(), registry.load_findings()
     if port is None:
         return
     workers = min(2, os.cpu_count() or 1)
-    run_study(DEMO_SCENARIO, port, findings, result_folder(ws.root, name),
+    run_study(scenario, port, findings, result_folder(ws.root, name),
               replications=DEMO_REPLICATIONS, seed=DEMO_SEED, workers=workers)  # fmt: skip
 
 

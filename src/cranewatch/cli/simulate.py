@@ -21,14 +21,14 @@ from rich.text import Text
 
 from cranewatch.cli._apps import app
 from cranewatch.cli._registry import open_registry, stored_port
-from cranewatch.cli._shared import State, console
+from cranewatch.cli._shared import console, open_workspace
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
+    from cranewatch.findings.risk import StoredLike
     from cranewatch.fleet.model import Port
-    from cranewatch.resilience.results import ResilienceResult
-    from cranewatch.resilience.selection import StoredFindingLike
+    from cranewatch.resilience.results import Estimate, ResilienceResult
 
 
 class SimulateFormat(StrEnum):
@@ -108,15 +108,15 @@ def simulate(
     from cranewatch.resilience.runner import run_study
     from cranewatch.resilience.scenario import load_scenario
 
-    name = load_scenario(scenario).model.name
+    loaded = load_scenario(scenario)  # before the port: a mistake in it is found at once
     port, findings = _port_and_findings(port_path)
-    folder = output if output is not None else _default_folder(name)
+    folder = output if output is not None else _default_folder(loaded.model.name)
     chosen_workers = workers or _default_workers(replications)
     show_progress = console.is_terminal and not quick and fmt == SimulateFormat.table
 
     def run(progress: Callable[[int], None] | None) -> ResilienceResult:
         return run_study(
-            scenario,
+            loaded,
             port,
             findings,
             folder,
@@ -147,7 +147,7 @@ def simulate(
     _print(result, chosen_workers)
 
 
-def _port_and_findings(port_path: Path | None) -> tuple[Port, Sequence[StoredFindingLike] | None]:
+def _port_and_findings(port_path: Path | None) -> tuple[Port, Sequence[StoredLike] | None]:
     if port_path is not None:
         from cranewatch.fleet.loader import load_port
 
@@ -158,10 +158,8 @@ def _port_and_findings(port_path: Path | None) -> tuple[Port, Sequence[StoredFin
 
 def _default_folder(name: str) -> Path:
     from cranewatch.resilience.results import result_folder
-    from cranewatch.store.workspace import Workspace
 
-    workspace = Workspace.open(State.workspace, create=True)
-    return result_folder(workspace.root, name)
+    return result_folder(open_workspace(create=True).root, name)
 
 
 # ------------------------------------------------------------------------------ tables
@@ -211,10 +209,8 @@ def _print(result: ResilienceResult, workers: int) -> None:
             console.print(Text(f"plot: {result.folder / plot.path}"))
 
 
-def _back(estimate: object) -> str:
-    from cranewatch.resilience.results import Estimate
-
-    return estimate.text(0, " h") if isinstance(estimate, Estimate) else "-"
+def _back(estimate: Estimate | None) -> str:
+    return estimate.text(0, " h") if estimate is not None else "-"
 
 
 def _terminal_table(result: ResilienceResult) -> None:

@@ -66,7 +66,7 @@ class TerminalCapacity:
 
     def __post_init__(self) -> None:
         slots = 0
-        quay_count = sum(1 for c in self.cranes if c.quay and not c.spare)
+        quay_count = len(self.quay_cranes)
         for limit in self.berth_limits:
             allowed = [v for v in (limit, self.max_cranes_per_vessel) if v is not None]
             slots += min(allowed) if allowed else quay_count
@@ -88,12 +88,7 @@ class TerminalCapacity:
         """Moves per hour with these quay cranes working (their rates) and this sum of
         working yard-crane rates."""
         rates = sorted(quay_rates, reverse=True)[: self.quay_slots]
-        limit = sum(rates)
-        if self.has_yard:
-            limit = min(limit, self.yard_share * yard_rate)
-        if self.max_moves_per_hour is not None:
-            limit = min(limit, self.max_moves_per_hour)
-        return limit
+        return min(sum(rates), self.handling_limit(yard_rate))
 
     def handling_limit(self, yard_rate: float) -> float:
         """The cap on the sum of the vessels' handling rates set by the yard and the gate."""

@@ -91,12 +91,16 @@ def step_integral(t: np.ndarray, v: np.ndarray, start: float, stop: float) -> fl
     return total
 
 
-def step_min(t: np.ndarray, v: np.ndarray, start: float, stop: float) -> float:
-    index = np.searchsorted(t, start, side="right") - 1
+def _step_values(t: np.ndarray, v: np.ndarray, start: float, stop: float) -> np.ndarray:
+    """The values a step function takes in [start, stop): the one holding at ``start`` and
+    those of the steps inside."""
+    index = max(int(np.searchsorted(t, start, side="right")) - 1, 0)
     inside = (t >= start) & (t < stop)
-    candidates = list(v[inside])
-    candidates.append(v[max(int(index), 0)])
-    return float(min(candidates))
+    return np.append(v[inside], v[index])
+
+
+def step_min(t: np.ndarray, v: np.ndarray, start: float, stop: float) -> float:
+    return float(_step_values(t, v, start, stop).min())
 
 
 def vessel_figures(trace: Trace, horizon: float) -> tuple[int, int, float, float]:
@@ -183,11 +187,7 @@ def terminal_row(
 
 
 def _step_max(t: np.ndarray, v: np.ndarray, start: float, stop: float) -> float:
-    index = np.searchsorted(t, start, side="right") - 1
-    inside = (t >= start) & (t < stop)
-    candidates = list(v[inside])
-    candidates.append(v[max(int(index), 0)])
-    return float(max(candidates))
+    return float(_step_values(t, v, start, stop).max())
 
 
 def port_capacity_min(

@@ -22,7 +22,7 @@ from cranewatch.resilience.aggregate import (
     scenario_info,
     selection_summary,
 )
-from cranewatch.resilience.analytic import estimate_times
+from cranewatch.resilience.analytic import TerminalEstimate, estimate_times
 from cranewatch.resilience.results import (
     Estimate,
     MitigationResult,
@@ -68,7 +68,7 @@ def analytic_result(inputs: Inputs) -> ResilienceResult:
                 queue_baseline=exact(arrival_rate * (e.wait_baseline_h or 0.0)),
                 queue_scenario=exact(arrival_rate * (wait_scen or 0.0)),
                 queue_max_scenario=Estimate(mean=None),
-                vessel_delay_h=exact(e.extra_delay_per_vessel_h * vessels),
+                vessel_delay_h=exact(_vessel_delay(e, study.horizon)),
                 time_back_to_normal_h=exact(e.time_back_to_normal_h) if stopped else None,
                 cranes_back_h=None,
                 analytic=analytic_terminal(e),
@@ -77,9 +77,10 @@ def analytic_result(inputs: Inputs) -> ResilienceResult:
     nominal = np.asarray([c.nominal for c in inputs.capacities])
     curves = np.stack([e.capacity_retained for e in estimates])
     port_curve = (curves * nominal[:, None]).sum(axis=0) / max(nominal.sum(), 1e-9)
+    moves_lost = sum(e.moves_lost for e in estimates)
     totals = PortTotals(
-        moves_lost=exact(sum(e.moves_lost for e in estimates)),
-        teu_lost=exact(sum(e.moves_lost for e in estimates) * teu),
+        moves_lost=exact(moves_lost),
+        teu_lost=exact(moves_lost * teu),
         vessel_delay_h=exact(sum(t.vessel_delay_h.mean or 0.0 for t in terminals)),
         capacity_retained_min=exact(float(port_curve.min())),
         capacity_retained_mean=exact(
@@ -139,6 +140,11 @@ def analytic_result(inputs: Inputs) -> ResilienceResult:
     )
 
 
+def _vessel_delay(e: TerminalEstimate, horizon: float) -> float:
+    """Extra vessel-hours in port over the period: the extra delay of each of its calls."""
+    return e.extra_delay_per_vessel_h * (e.calls_per_hour * horizon)
+
+
 def _analytic_mitigations(inputs: Inputs, totals: PortTotals) -> list[MitigationResult]:
     scenario_delay = totals.vessel_delay_h.mean or 0.0
     scenario_lost = totals.moves_lost.mean or 0.0
@@ -148,9 +154,7 @@ def _analytic_mitigations(inputs: Inputs, totals: PortTotals) -> list[Mitigation
             continue
         estimates = inputs.estimates[variant.name]
         lost = sum(e.moves_lost for e in estimates)
-        delay = 0.0
-        for e in estimates:
-            delay += e.extra_delay_per_vessel_h * e.calls_per_hour * inputs.study.horizon
+        delay = sum(_vessel_delay(e, inputs.study.horizon) for e in estimates)
         backs = [e.time_back_to_normal_h for e in estimates if e.time_back_to_normal_h]
         rows.append(
             MitigationResult(

@@ -268,7 +268,7 @@ def chunk_size(replications: int, workers: int) -> int:
 class _InOrder:
     """Folds replications into the outcome in index order, whatever order they finish in."""
 
-    def __init__(self, study: Study, replications: int) -> None:
+    def __init__(self, study: Study) -> None:
         self.figures: list[np.ndarray] = []
         self.port_min: list[float] = []
         self.curves = Curves.empty(len(study.terminals), len(study.grid))
@@ -297,7 +297,7 @@ def run_replications(
     """Run ``replications`` replications; ``progress(k)`` after each k finished."""
     size = chunk_size(replications, workers)
     chunks = [list(range(i, min(i + size, replications))) for i in range(0, replications, size)]
-    folded = _InOrder(study, replications)
+    folded = _InOrder(study)
     if workers <= 1:
         for chunk in chunks:
             folded.add([run_one(study, seed, i) for i in chunk])

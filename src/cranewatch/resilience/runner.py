@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from cranewatch.findings.risk import StoredLike
 from cranewatch.fleet.model import Port
 from cranewatch.resilience.aggregate import Inputs, simulation_result
 from cranewatch.resilience.analytic import estimate_terminal
@@ -22,7 +23,6 @@ from cranewatch.resilience.quick import analytic_result
 from cranewatch.resilience.replications import Study, TerminalSetup, run_replications
 from cranewatch.resilience.results import ResilienceResult, write_result
 from cranewatch.resilience.scenario import Plan, Scenario, load_scenario
-from cranewatch.resilience.selection import StoredFindingLike
 from cranewatch.resilience.traffic import Traffic, load_traffic
 
 GRID_POINTS = 2000  # at most this many points per curve
@@ -39,7 +39,7 @@ class Prepared:
     inputs: Inputs
 
 
-def rule_ids_for(findings: Sequence[StoredFindingLike] | None) -> set[str]:
+def rule_ids_for(findings: Sequence[StoredLike] | None) -> set[str]:
     """The rule ids a findings selector may name: the built-in packs' and those of the
     stored findings (an analysis may have used a user's pack)."""
     from cranewatch.findings.packs import load_packs
@@ -50,15 +50,18 @@ def rule_ids_for(findings: Sequence[StoredFindingLike] | None) -> set[str]:
 
 
 def prepare(
-    scenario_path: Path,
+    scenario_file: Path | Scenario,
     port: Port,
-    findings: Sequence[StoredFindingLike] | None,
+    findings: Sequence[StoredLike] | None,
     *,
     seed: int = 1,
     rule_ids: set[str] | None = None,
 ) -> Prepared:
-    """Load and check everything; ``FleetInputError`` or ``ResilienceError`` on a mistake."""
-    scenario = load_scenario(Path(scenario_path))
+    """Load (unless already loaded) and check everything; ``FleetInputError`` or
+    ``ResilienceError`` on a mistake."""
+    scenario = (
+        scenario_file if isinstance(scenario_file, Scenario) else load_scenario(Path(scenario_file))
+    )
     if not scenario.traffic_path.is_file():
         raise ResilienceError(
             f"{scenario.path}: the traffic file {scenario.traffic_path} does not exist "
@@ -85,13 +88,14 @@ def prepare(
         end=END_FACTOR * horizon,
         grid=grid,
     )
+    cranes_of = {c.id: {u.id for u in c.cranes} for c in capacities}
     estimates = {
         variant.name: [
             estimate_terminal(
                 c,
                 traffic,
                 scenario.model.failure,
-                [x for x in variant.stopped if x in {u.id for u in c.cranes}],
+                [x for x in variant.stopped if x in cranes_of[c.id]],
                 horizon,
             )
             for c in capacities
@@ -121,9 +125,9 @@ def _grid(horizon: float, step: float) -> list[float]:
 
 
 def run_study(
-    scenario_path: Path,
+    scenario_file: Path | Scenario,
     port: Port,
-    findings: Sequence[StoredFindingLike] | None,
+    findings: Sequence[StoredLike] | None,
     output: Path,
     *,
     replications: int = 100,
@@ -133,8 +137,9 @@ def run_study(
     rule_ids: set[str] | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> ResilienceResult:
-    """Run the scenario at ``scenario_path`` and write its result folder ``output``."""
-    prepared = prepare(scenario_path, port, findings, seed=seed, rule_ids=rule_ids)
+    """Run the scenario (a file, or one ``load_scenario`` read) and write its result folder
+    ``output``."""
+    prepared = prepare(scenario_file, port, findings, seed=seed, rule_ids=rule_ids)
     if quick:
         result = analytic_result(prepared.inputs)
     else:

@@ -48,19 +48,14 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from cranewatch.findings.risk import DEFAULT_MOVES_PER_HOUR
+from cranewatch.findings.risk import DEFAULT_MOVES_PER_HOUR, StoredLike
 from cranewatch.fleet.model import CraneType, LocalId, Port
 from cranewatch.fleet.problems import FleetInputError, Problem
 from cranewatch.fleet.yaml_model import Located, read_model
 from cranewatch.resilience.capacity import CraneUnit, is_quay
 from cranewatch.resilience.distributions import Distribution, Fixed
 from cranewatch.resilience.errors import ResilienceError
-from cranewatch.resilience.selection import (
-    NameCheck,
-    Selectors,
-    StoredFindingLike,
-    select_cranes,
-)
+from cranewatch.resilience.selection import NameCheck, Selectors, select_cranes
 
 Mode = Literal["common-mode", "independent"]
 MODES: tuple[Mode, Mode] = ("common-mode", "independent")
@@ -213,7 +208,7 @@ class Scenario:
     def resolve(
         self,
         port: Port,
-        findings: Sequence[StoredFindingLike] | None,
+        findings: Sequence[StoredLike] | None,
         rule_ids: set[str],
     ) -> Plan:
         """Names checked (``FleetInputError`` at their lines), cranes selected, variants made.
@@ -262,15 +257,16 @@ class Scenario:
         self,
         mitigation: Mitigation,
         port: Port,
-        findings: Sequence[StoredFindingLike] | None,
+        findings: Sequence[StoredLike] | None,
         selected: list[str],
     ) -> Variant:
-        stopped = select_cranes(
-            self.model.select, port, findings, cut_remote_access=mitigation.cut_remote_access
+        still = set(
+            select_cranes(
+                self.model.select, port, findings, cut_remote_access=mitigation.cut_remote_access
+            )
         )
         if mitigation.exclude is not None:
-            removed = set(select_cranes(mitigation.exclude, port, findings))
-            stopped = [c for c in stopped if c not in removed]
+            still -= set(select_cranes(mitigation.exclude, port, findings))
         spares = []
         for group in mitigation.spares:
             rate = group.moves_per_hour or DEFAULT_MOVES_PER_HOUR[group.type]
@@ -289,7 +285,7 @@ class Scenario:
             mitigation.name,
             "mitigation",
             self.model.failure.mode,
-            tuple(c for c in selected if c in set(stopped)),
+            tuple(c for c in selected if c in still),
             tuple(spares),
             mitigation.description or "",
         )

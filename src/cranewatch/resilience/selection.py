@@ -32,11 +32,12 @@ import difflib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
-from typing import Annotated, Any, Literal, Protocol
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from cranewatch.findings.model import Finding, Severity, State, Verdict
+from cranewatch.findings.risk import StoredLike
 from cranewatch.fleet._yaml_lines import Loc
 from cranewatch.fleet.model import ComponentKind, Crane, CraneType, Port, RemoteAccess, Terminal
 from cranewatch.fleet.problems import Problem
@@ -144,16 +145,6 @@ def as_selectors(value: Any) -> Any:
 Selectors = Annotated[list[Selector], BeforeValidator(as_selectors), Field(min_length=1)]
 
 
-class StoredFindingLike(Protocol):
-    """What selection reads of a stored finding (``StoredFinding`` or a stand-in)."""
-
-    @property
-    def finding(self) -> Finding: ...
-
-    @property
-    def verdict(self) -> Verdict | None: ...
-
-
 # ---------------------------------------------------------------------------- matching
 
 
@@ -207,7 +198,7 @@ def _firmware_matches(selector: FirmwareSelector, crane: Crane) -> bool:
     return False
 
 
-def finding_counts(selector: FindingSelector, stored: StoredFindingLike) -> bool:
+def finding_counts(selector: FindingSelector, stored: StoredLike) -> bool:
     """Whether a stored finding is one the selector means."""
     f = stored.finding
     if not getattr(stored, "present", True):
@@ -273,7 +264,7 @@ def _matches(
 def select_cranes(
     selectors: Sequence[Selector],
     port: Port,
-    findings: Sequence[StoredFindingLike] | None,
+    findings: Sequence[StoredLike] | None,
     *,
     cut_remote_access: Iterable[str] = (),
 ) -> list[str]:
@@ -316,18 +307,18 @@ class NameCheck:
     def check(self, selectors: Sequence[Selector], at: Loc) -> list[Problem]:
         problems: list[Problem] = []
         cranes = self.port.cranes()
+        known = {
+            "cranes": [c.id for _, c in cranes],
+            "terminal": [t.id for t in self.port.terminals],
+            "manufacturer": sorted({c.manufacturer for _, c in cranes}),
+            "model": sorted({c.model for _, c in cranes}),
+            "crane_model": sorted({c.crane_model for _, c in cranes if c.crane_model}),
+        }
         for index, s in enumerate(selectors):
             here = (*at, index)  # SourceMap.where skips the index when one mapping was given
-            known = {
-                "cranes": [c.id for _, c in cranes],
-                "terminal": [t.id for t in self.port.terminals],
-                "manufacturer": sorted({c.manufacturer for _, c in cranes}),
-                "model": sorted({c.model for _, c in cranes}),
-                "crane_model": sorted({c.crane_model for _, c in cranes if c.crane_model}),
-            }
             for name, names in known.items():
+                exact = name in ("cranes", "terminal")
                 for position, wanted in enumerate(getattr(s, name) or []):
-                    exact = name in ("cranes", "terminal")
                     if not _found(wanted, names, exact=exact):
                         problems.append(
                             self.locate((*here, name, position), _unknown(name, wanted, names))

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from cranewatch.fleet.model import Port
 from cranewatch.fleet.problems import FleetInputError, Problem, display
@@ -37,6 +37,10 @@ from cranewatch.resilience.distributions import Distribution
 
 HOURS_PER_WEEK = 168.0
 MAX_SCHEDULED_CALLS = 100_000
+MAX_CRANES_PER_VESSEL = 20  # traffic file and schedule alike
+#: no vessel call moves more boxes than this (the largest ships exchange some 20,000 in a call);
+#: the bound keeps sums of moves finite, so every result can be written and read back
+MAX_MOVES_PER_CALL = 100_000
 
 
 class _Record(BaseModel):
@@ -54,10 +58,21 @@ class TerminalTraffic(_Record):
     terminal: str
     arrivals: Arrivals | None = None
     call_size: Distribution | None = None  # moves per call
-    max_cranes_per_vessel: int | None = Field(default=None, ge=1, le=20)
+    max_cranes_per_vessel: int | None = Field(default=None, ge=1, le=MAX_CRANES_PER_VESSEL)
     yard_share: float = Field(default=0.5, gt=0, le=1)
     max_moves_per_hour: float | None = Field(default=None, gt=0)
     note: str | None = None
+
+    @field_validator("call_size")
+    @classmethod
+    def _some_moves(cls, size: Distribution | None) -> Distribution | None:
+        # as a schedule's moves: a call of no moves is no call (and the quick estimate
+        # divides by the mean size)
+        if size is not None and size.expected() <= 0:
+            raise ValueError("expected a mean of more than 0 moves per call")
+        if size is not None and size.expected() > MAX_MOVES_PER_CALL:
+            raise ValueError(f"expected a mean of at most {MAX_MOVES_PER_CALL:,} moves per call")
+        return size
 
     @model_validator(mode="after")
     def _size_with_arrivals(self) -> TerminalTraffic:
@@ -223,12 +238,18 @@ def _call(cells: dict[str, str], terminals: set[str]) -> tuple[ScheduledCall | N
     moves, why = _number(cells.get("moves", ""), "moves")
     if moves is None:
         return None, why
-    if moves <= 0:
-        return None, f"moves: expected more than 0 (got {moves:g})"
+    if not 0 < moves <= MAX_MOVES_PER_CALL:
+        return (
+            None,
+            f"moves: expected more than 0 and at most {MAX_MOVES_PER_CALL:,} (got {moves:g})",
+        )
     max_cranes = None
     if cells.get("max_cranes"):
         value, why = _number(cells["max_cranes"], "max_cranes")
-        if value is None or value < 1 or value != int(value):
-            return None, why or f"max_cranes: expected a whole number >= 1 (got {value:g})"
+        if value is None or not 1 <= value <= MAX_CRANES_PER_VESSEL or value != int(value):
+            return None, why or (
+                f"max_cranes: expected a whole number from 1 to {MAX_CRANES_PER_VESSEL} "
+                f"(got {value:g})"
+            )
         max_cranes = int(value)
     return ScheduledCall(terminal, arrival, moves, max_cranes, cells.get("vessel", "")), ""
