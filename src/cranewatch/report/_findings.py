@@ -265,11 +265,19 @@ def proof_section(index: Index) -> Section:
         if s.finding.state is State.CAPABILITY
     ]
     activity = sum(1 for s in index.src.findings if s.finding.state is State.ACTIVITY)
-    answers = Counter(s.finding.proof_of_use for s in capabilities if counted(s))
+    answered = [s for s in capabilities if counted(s)]
+    answers = Counter(s.finding.proof_of_use for s in answered)
+    dismissed = len(capabilities) - len(answered)
+    not_counted = (
+        f" ({dismissed} more an analyst explained or marked false positive are listed below, "
+        "not counted)"
+        if dismissed
+        else ""
+    )
     intro = Text(
         clear(
             f"For each capability (the means is there) the analysis asks whether the captures "
-            f"show it used. Of {plural(len(capabilities), 'capability finding')}: "
+            f"show it used. Of {plural(len(answered), 'capability finding')}{not_counted}: "
             f"{answers.get(ProofOfUse.USED, 0)} used, {answers.get(ProofOfUse.NOT_OBSERVED, 0)} "
             f"not observed, {answers.get(ProofOfUse.UNKNOWN, 0)} unknown. "
             f"{plural(activity, 'finding')} record activity observed: they are proof themselves. "

@@ -56,19 +56,17 @@ def _risk_text(facts: CraneFacts) -> str:
 def _fleet_row(facts: CraneFacts) -> Row:
     crane = facts.crane
     seen = {link.component for link in facts.links if link.component}
-    comms = sum(1 for c in crane.components if c.kind in DECLARED_COMMS_KINDS)
     worst = facts.worst
-    undeclared = facts.undeclared_devices + len(facts.undeclared_walkdowns)
     return row(
         STRICT,
-        flag="undeclared" if undeclared else None,
+        flag="undeclared" if facts.has_undeclared else None,
         crane=ident(crane.id, Fact.CRANE),
         terminal=ident(facts.terminal.id, Fact.TERMINAL),
         type=clear(crane.type.value),
         make=idents([crane.manufacturer, crane.model], Fact.CRANE, sep=" "),
         moves=clear(f"{facts.risk.moves_per_hour:g}" if facts.risk else None),
         declared=clear(len(crane.components)),
-        comms=clear(comms),
+        comms=clear(facts.declared_comms),
         seen=clear(len(seen) if facts.captured else None),
         undeclared=clear(facts.undeclared_devices if facts.captured else None),
         inspection=clear(len(facts.undeclared_walkdowns) if facts.inspected else None),
@@ -416,7 +414,6 @@ def _crane_item(facts: CraneFacts, index: Index) -> Item:
         Fact.CRANE,
         [crane.id, facts.terminal.id, crane.manufacturer, crane.model],
     )
-    undeclared = facts.undeclared_devices or facts.undeclared_walkdowns
     return Item(
         f"crane-{crane.id}",
         "crane",
@@ -424,7 +421,7 @@ def _crane_item(facts: CraneFacts, index: Index) -> Item:
         STRICT,
         fields,
         tuple(blocks),
-        flag="undeclared" if undeclared else None,
+        flag="undeclared" if facts.has_undeclared else None,
     )
 
 
@@ -442,7 +439,7 @@ def _declared_only(cranes: list[CraneFacts]) -> Table:
             type=clear(f.crane.type.value),
             make=idents([f.crane.manufacturer, f.crane.model], Fact.CRANE, sep=" "),
             declared=clear(len(f.crane.components)),
-            comms=clear(sum(1 for c in f.crane.components if c.kind in DECLARED_COMMS_KINDS)),
+            comms=clear(f.declared_comms),
             findings=clear(len(f.findings)),
         )
         for f in cranes

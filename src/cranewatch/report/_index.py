@@ -100,6 +100,16 @@ class CraneFacts:
         return len({link.mac or link.ip for link in self.undeclared_links})
 
     @property
+    def has_undeclared(self) -> bool:
+        """Devices on its networks or walk-down items that no contract declares (any kind)."""
+        return bool(self.undeclared_devices or self.undeclared_walkdowns)
+
+    @property
+    def declared_comms(self) -> int:
+        """Declared components that are modems or remote-access units."""
+        return sum(1 for c in self.crane.components if c.kind in DECLARED_COMMS_KINDS)
+
+    @property
     def has_undeclared_comms(self) -> bool:
         by_rule = any(undeclared_comms(s.finding) for s in self.findings if counted(s))
         found = any(w.kind in COMMS_KINDS for w in self.undeclared_walkdowns)
@@ -137,6 +147,11 @@ class Index:
     @property
     def at_risk(self) -> list[CraneRisk]:
         return [r for r in self.risks if r.level in AT_RISK_LEVELS]
+
+    @property
+    def scored(self) -> list[CraneRisk]:
+        """The cranes scoring above 0, highest first."""
+        return sorted((r for r in self.risks if r.score > 0), key=lambda r: (-r.score, r.crane))
 
     @property
     def total_moves(self) -> float:

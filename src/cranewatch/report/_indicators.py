@@ -21,12 +21,13 @@ from dataclasses import dataclass, field
 from cranewatch.fleet.model import ComponentKind
 from cranewatch.report._build import columns, plural, row
 from cranewatch.report._index import COMMS_KINDS, Index, counted, declared_path
+from cranewatch.report._stix_facts import MIN_IDENTIFIER
+from cranewatch.report._stix_facts import port_identifiers as stix_identifiers
 from cranewatch.report.marking import Fact, Tlp
 from cranewatch.report.model import Cell, Section, Table, Text, clear, fact
 from cranewatch.store.registry.findings_store import StoredFinding
 
 OWN_DEVICE_KINDS = frozenset({"subnet"})  # the value is our device's own address
-MIN_IDENTIFIER = 4  # shorter identifiers (T1) match too much ordinary text to screen with
 
 
 @dataclass
@@ -42,25 +43,17 @@ class _Hit:
 
 
 def port_identifiers(index: Index) -> set[str]:
-    """Strings that identify the port's own equipment (to keep them out of indicators)."""
-    port = index.src.port
-    out: set[str] = set()
-    for terminal in port.terminals:
-        out.add(terminal.id)
-    for _, zone in port.all_zones():
-        out.add(zone.id)
-    for _, crane in port.cranes():
-        out.add(crane.id)
-    for _, _, c in port.all_components():
-        out.update([c.id, *(c.macs), *(c.ips)])
-        if c.serial:
-            out.add(c.serial)
+    """Lower-case strings that identify the port's own equipment (to keep them out of
+    indicators): those the STIX export screens with (``_stix_facts.port_identifiers``), and the
+    addresses of linked devices and the label identifiers of walk-down items."""
+    out: set[str | None] = set()
     for link in index.src.links:
-        out.update(v for v in (link.mac, link.ip) if v)
+        out |= {link.mac, link.ip}
     for w in index.src.evidence.walkdowns:
         label = w.label
-        out.update(v for v in (label.serial, label.mac, label.imei, label.iccid, label.imsi) if v)
-    return {s for s in out if len(s) >= MIN_IDENTIFIER}
+        out |= {label.serial, label.mac, label.imei, label.iccid, label.imsi}
+    extra = {v.lower() for v in out if v and len(v) >= MIN_IDENTIFIER}
+    return stix_identifiers(index.src.port, index.src.findings) | extra
 
 
 class _Collector:
@@ -160,7 +153,8 @@ class _Collector:
 
 
 def _marking(hit: _Hit, identifiers: set[str]) -> Tlp:
-    if hit.own_device or any(i in hit.value for i in identifiers):
+    value = hit.value.lower()
+    if hit.own_device or any(i in value for i in identifiers):
         return Tlp.AMBER_STRICT
     return Tlp.AMBER
 
@@ -173,7 +167,7 @@ def indicators_section(index: Index) -> Section:
     collector.from_walkdowns()
     identifiers = port_identifiers(index)
     # our device's own address in a carrier's pool must not pass as an outside address
-    identifiers |= {h.value for h in collector.hits.values() if h.kind == "subnet"}
+    identifiers |= {h.value.lower() for h in collector.hits.values() if h.kind == "subnet"}
     rows = []
     for hit in sorted(collector.hits.values(), key=lambda h: (h.kind, h.value)):
         tlp = _marking(hit, identifiers)

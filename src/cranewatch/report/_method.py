@@ -3,8 +3,9 @@
 ``method_section`` says how the analysis works, which runs and rule packs produced the findings,
 what the captures cover (period, zones, cranes; which cranes were not captured, so their
 capabilities are "proof of use unknown"), which protocols were recognised and which not, and the
-limits of the method. Aggregates and the method are TLP:CLEAR; rows naming zones and cranes are
-TLP:AMBER+STRICT; who ran an analysis is TLP:RED.
+limits of the method; after the runs, the stored simulation results the report could not read
+(``_resilience.simulation_problem_texts``). Aggregates and the method are TLP:CLEAR; rows
+naming zones and cranes are TLP:AMBER+STRICT; who ran an analysis is TLP:RED.
 
 ``captures_section`` is the appendix: every capture with its full SHA-256, packets and time span,
 and every evidence file (walk-down photos) with its SHA-256, so the evidence can be verified.
@@ -18,6 +19,7 @@ from typing import Any
 
 from cranewatch.report._build import columns, number, plural, row, when
 from cranewatch.report._index import Index, by_terminal
+from cranewatch.report._resilience import simulation_problem_texts
 from cranewatch.report.marking import MEANINGS, Fact, Tlp
 from cranewatch.report.model import Section, Table, Text, clear, fact, ident, idents
 
@@ -275,6 +277,7 @@ def method_section(index: Index) -> Section:
         *(Text(clear(p)) for p in HOW),
         Text(clear(run_text)),
         _runs_table(index),
+        *simulation_problem_texts(index),
         _coverage_text(index),
         _type_table(index),
         _zone_table(index),

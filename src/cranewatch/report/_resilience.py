@@ -22,7 +22,6 @@ port-wide curve; the per-terminal curve names terminals and is TLP:AMBER+STRICT 
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import PurePath
 
 from cranewatch.report._build import columns, plural, row, when
@@ -45,6 +44,7 @@ from cranewatch.report.model import (
 )
 from cranewatch.report.sources import SimulationProblem
 from cranewatch.resilience import Estimate, ResilienceResult, TerminalResult
+from cranewatch.store.registry.records import as_utc
 
 STRICT = Tlp.AMBER_STRICT
 TITLE = "Resilience: what the port loses"
@@ -405,13 +405,7 @@ def _mode_table(result: ResilienceResult) -> Table:
 
 def _stale(result: ResilienceResult, index: Index) -> bool:
     latest = index.src.latest_run
-    if latest is None:
-        return False
-    at = latest.at if latest.at.tzinfo is not None else latest.at.replace(tzinfo=dt.UTC)
-    created = result.created_at
-    if created.tzinfo is None:
-        created = created.replace(tzinfo=dt.UTC)
-    return created < at
+    return latest is not None and as_utc(result.created_at) < as_utc(latest.at)
 
 
 def _scenario_item(number: int, result: ResilienceResult, index: Index) -> Item:

@@ -19,13 +19,13 @@ from __future__ import annotations
 import string
 from collections import defaultdict
 from collections.abc import Iterable
-from fnmatch import fnmatchcase
 
 from cranewatch.findings.risk import AT_RISK_LEVELS, LEVEL_ORDER, CraneRisk, slice_risk
 from cranewatch.report._build import columns, plural, row, share
 from cranewatch.report._index import Index, counted, declared_path
 from cranewatch.report.marking import Fact, Tlp
 from cranewatch.report.model import Cell, Row, Section, Table, Text, clear, fact, ident, idents
+from cranewatch.resilience.selection import reaches
 
 STRICT = Tlp.AMBER_STRICT
 OUTSIDE_RULES = frozenset({"CW-RA-001", "CW-BEACON-001", "CW-FLOW-001"})
@@ -37,7 +37,6 @@ def _factor(r: CraneRisk, name: str) -> Cell:
 
 
 def _crane_rows(index: Index) -> tuple[Row, ...]:
-    ranked = sorted((r for r in index.risks if r.score > 0), key=lambda r: (-r.score, r.crane))
     return tuple(
         row(
             STRICT,
@@ -55,7 +54,7 @@ def _crane_rows(index: Index) -> tuple[Row, ...]:
             counted=clear(len(r.contributions)),
             excluded=clear(len(r.excluded)),
         )
-        for r in ranked
+        for r in index.scored
     )
 
 
@@ -147,20 +146,12 @@ def risk_section(index: Index) -> Section:
 
 # ----------------------------------------------------------------------------- resilience
 def _agreement_cranes(index: Index) -> list[tuple[str, set[str]]]:
-    """Per remote-access agreement, the cranes one of its targets reaches."""
-    out = []
-    for agreement in index.src.port.remote_access:
-        reached: set[str] = set()
-        for facts in index.cranes:
-            zones = [z.id for z in facts.crane.zones]
-            components = [c.id for c in facts.crane.components]
-            for target in agreement.targets:
-                if (target.zone and any(fnmatchcase(z, target.zone) for z in zones)) or (
-                    target.component and any(fnmatchcase(c, target.component) for c in components)
-                ):
-                    reached.add(facts.id)
-        out.append((agreement.party, reached))
-    return out
+    """Per remote-access agreement, the cranes it reaches, as scenario files select them
+    (``resilience.selection.reaches``)."""
+    return [
+        (agreement.party, {facts.id for facts in index.cranes if reaches(agreement, facts.crane)})
+        for agreement in index.src.port.remote_access
+    ]
 
 
 def _outside_services(index: Index) -> dict[str, set[str]]:

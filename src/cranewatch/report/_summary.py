@@ -107,7 +107,7 @@ def _key_figures(index: Index) -> Table:
         ),
         (
             "Cranes with devices no contract declares (any kind)",
-            sum(1 for c in cranes if c.undeclared_devices or c.undeclared_walkdowns),
+            sum(1 for c in cranes if c.has_undeclared),
         ),
         (
             "Cranes where the captures show undeclared activity",
@@ -231,7 +231,7 @@ def _risk_levels(index: Index) -> Table:
 
 
 def _top_risks(index: Index) -> Table:
-    ranked = sorted((r for r in index.risks if r.score > 0), key=lambda r: (-r.score, r.crane))
+    ranked = index.scored
     notable = [r for r in ranked if r.level != "low"] or ranked[:3]
     strict = Tlp.AMBER_STRICT
     rows = []

@@ -9,15 +9,13 @@ The section builders are one module each: ``_summary`` (executive summary), ``_f
 table, declared against as-found per crane), ``_findings`` (findings with evidence, proof of
 use), ``_risk`` (risk, and the static common-mode exposure), ``_resilience`` (the simulated
 scenarios, then the common-mode exposure), ``_indicators``, ``_method`` (method, coverage
-limits, appendix of captures). Stored simulation results the report could not read are
-listed in the method section too (``_with_simulation_problems``), after the analysis runs.
+limits, appendix of captures).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import replace
 
 from cranewatch._version import __version__
 from cranewatch.report._findings import findings_section, proof_section
@@ -26,31 +24,14 @@ from cranewatch.report._index import Index, build_index
 from cranewatch.report._indicators import indicators_section
 from cranewatch.report._method import captures_section, method_section
 from cranewatch.report._people import people_of, withhold_people
-from cranewatch.report._resilience import resilience_section, simulation_problem_texts
+from cranewatch.report._resilience import resilience_section
 from cranewatch.report._risk import risk_section
 from cranewatch.report._summary import summary_section
 from cranewatch.report.audience import SECTIONS
-from cranewatch.report.model import ReportContent, Section, Table
+from cranewatch.report.model import ReportContent, Section
 from cranewatch.report.sources import Sources, read_sources
 from cranewatch.store.registry import Registry
 from cranewatch.store.workspace import Workspace
-
-
-def _with_simulation_problems(index: Index) -> Section:
-    """The method section, with the simulation results that could not be read after the
-    table of analysis runs (at its end when that table is missing)."""
-    section = method_section(index)
-    problems = simulation_problem_texts(index)
-    if not problems:
-        return section
-    blocks = list(section.blocks)
-    runs = next(
-        (i for i, b in enumerate(blocks) if isinstance(b, Table) and b.id == "analysis-runs"),
-        len(blocks) - 1,
-    )
-    blocks[runs + 1 : runs + 1] = problems
-    return replace(section, blocks=tuple(blocks))
-
 
 BUILDERS: dict[str, Callable[[Index], Section]] = {
     "summary": summary_section,
@@ -61,7 +42,7 @@ BUILDERS: dict[str, Callable[[Index], Section]] = {
     "risk": risk_section,
     "resilience": resilience_section,
     "indicators": indicators_section,
-    "method": _with_simulation_problems,
+    "method": method_section,
     "captures": captures_section,
 }
 assert tuple(BUILDERS) == SECTIONS, "every section of audience.SECTIONS needs a builder"

@@ -113,7 +113,3 @@ FACT_MARKING: dict[Fact, Tlp] = {
     Fact.CAPTURE: Tlp.AMBER_STRICT,
     Fact.PERSON: Tlp.RED,
 }
-
-
-def marking_of(fact: Fact) -> Tlp:
-    return FACT_MARKING[fact]

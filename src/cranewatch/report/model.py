@@ -326,12 +326,6 @@ def tables_of(blocks: Iterable[Block]) -> Iterator[Table]:
             yield block
 
 
-def items_of(blocks: Iterable[Block]) -> Iterator[Item]:
-    for block in blocks:
-        if isinstance(block, Item):
-            yield block
-
-
 __all__ = [
     "Block",
     "Cell",
@@ -356,7 +350,6 @@ __all__ = [
     "highest",
     "ident",
     "idents",
-    "items_of",
     "map_cells",
     "tables_of",
 ]

@@ -54,6 +54,14 @@ def _readable(cell: Cell, level: Tlp) -> Cell | None:
     return None
 
 
+def _text(text: Text, level: Tlp, tally: _Tally, what: str) -> Text | None:
+    readable = _readable(text.cell, level)
+    if readable is None:
+        tally[(what, text.tlp)] += 1
+        return None
+    return replace(text, cell=readable)
+
+
 def _table(table: Table, level: Tlp, tally: _Tally) -> Table | None:
     if not level.admits(table.tlp):
         if table.rows:
@@ -117,20 +125,15 @@ def _item(item: Item, level: Tlp, tally: _Tally) -> Item:
             tally[(f"'{item_field.label}' values of {item.kind}s", item_field.cell.tlp)] += 1
     blocks: list[Text | Table | Figure] = []
     for block in item.blocks:
+        kept: Text | Table | Figure | None
         if isinstance(block, Text):
-            readable = _readable(block.cell, level)
-            if readable is not None:
-                blocks.append(replace(block, cell=readable))
-            else:
-                tally[(f"paragraphs in {item.kind}s", block.tlp)] += 1
+            kept = _text(block, level, tally, f"paragraphs in {item.kind}s")
         elif isinstance(block, Figure):
             kept = _figure(block, level, tally, f"figures in {item.kind}s")
-            if kept is not None:
-                blocks.append(kept)
         else:
-            cut = _table(block, level, tally)
-            if cut is not None:
-                blocks.append(cut)
+            kept = _table(block, level, tally)
+        if kept is not None:
+            blocks.append(kept)
     return replace(item, fields=tuple(fields), blocks=tuple(blocks))
 
 
@@ -138,26 +141,20 @@ def _section(section: Section, level: Tlp) -> Section:
     tally: _Tally = Counter()
     blocks: list[Block] = []
     for block in section.blocks:
+        kept: Block | None
         if isinstance(block, Text):
-            readable = _readable(block.cell, level)
-            if readable is not None:
-                blocks.append(replace(block, cell=readable))
-            else:
-                tally[("paragraphs", block.tlp)] += 1
+            kept = _text(block, level, tally, "paragraphs")
         elif isinstance(block, Table):
-            cut = _table(block, level, tally)
-            if cut is not None:
-                blocks.append(cut)
+            kept = _table(block, level, tally)
         elif isinstance(block, Figure):
             kept = _figure(block, level, tally)
-            if kept is not None:
-                blocks.append(kept)
-        elif level.admits(block.tlp) and _readable(block.title, level) is not None:
-            title = _readable(block.title, level)
-            assert title is not None
-            blocks.append(_item(replace(block, title=title), level, tally))
+        elif level.admits(block.tlp) and (title := _readable(block.title, level)) is not None:
+            kept = _item(replace(block, title=title), level, tally)
         else:
+            kept = None
             tally[(f"{block.kind}s", block.marking)] += 1
+        if kept is not None:
+            blocks.append(kept)
     withheld = tuple(
         Withheld(what, count, tlp)
         for (what, tlp), count in sorted(tally.items(), key=lambda kv: (-kv[0][1].rank, kv[0][0]))

@@ -32,6 +32,7 @@ from cranewatch.resilience.results import RESULT_FILE, SIMULATIONS, read_result
 from cranewatch.store.query import connect
 from cranewatch.store.registry import Registry
 from cranewatch.store.registry.findings_store import RunInfo, StoredFinding
+from cranewatch.store.registry.records import as_utc
 from cranewatch.store.workspace import Workspace
 
 CAPTURES_SQL = (
@@ -88,10 +89,6 @@ class Sources:
         return self.runs[-1] if self.runs else None
 
 
-def _rows(ctx: AnalysisContext, sql: str) -> list[dict[str, Any]]:
-    return ctx.rows(sql)
-
-
 def read_observed(
     ws: Workspace, port: Port, links: list[AssetLink], evidence: Evidence, site: str | None
 ) -> Observed:
@@ -103,10 +100,10 @@ def read_observed(
         )
         facts = Facts(ctx)
         return Observed(
-            captures=_rows(ctx, CAPTURES_SQL),
-            protocols=_rows(ctx, PROTOCOLS_SQL),
+            captures=ctx.rows(CAPTURES_SQL),
+            protocols=ctx.rows(PROTOCOLS_SQL),
             zones=facts.coverage,
-            vendors={r["mac"]: r["vendor"] for r in _rows(ctx, VENDORS_SQL)},
+            vendors={r["mac"]: r["vendor"] for r in ctx.rows(VENDORS_SQL)},
             outside=facts.outside,
         )
     finally:
@@ -118,9 +115,8 @@ def _history(registry: Registry) -> dict[str, list[dict[str, Any]]]:
     export keeps the order rows were written in) instead of one query per finding."""
     out: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in registry.tables()["finding_history"].to_pylist():
-        at = row.get("at")
-        if isinstance(at, dt.datetime) and at.tzinfo is None:
-            row["at"] = at.replace(tzinfo=dt.UTC)
+        if isinstance(row.get("at"), dt.datetime):
+            row["at"] = as_utc(row["at"])
         out[str(row.pop("key"))].append(row)
     return dict(out)
 
