@@ -169,6 +169,10 @@ class Finding(_Record):
     proof_of_use: ProofOfUse | None = None  # for capability findings (set by the engine)
     proof_detail: str = ""  # the period and coverage behind proof_of_use, or the activity
 
+    def crane_ids(self) -> set[str]:
+        """Every crane the finding is about: its ``cranes`` and its subject's crane."""
+        return {*self.cranes, *((self.subject.crane,) if self.subject.crane else ())}
+
 
 def finding_key(rule_id: str, *identity: object) -> str:
     """The stable key of a finding: its rule and what identifies its subject (not its facts)."""

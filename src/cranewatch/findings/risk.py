@@ -268,14 +268,12 @@ def _use(f: Finding, verdict: Verdict | None) -> tuple[float, str]:
 
 
 # ---------------------------------------------------------------------------- per crane
-def _moves(crane: Crane) -> tuple[float, str]:
+def crane_moves_per_hour(crane: Crane) -> tuple[float, str]:
+    """The crane's moves per hour and where the figure comes from: declared, else the default
+    of its type (``DEFAULT_MOVES_PER_HOUR``)."""
     if crane.moves_per_hour:
         return crane.moves_per_hour, "declared"
     return DEFAULT_MOVES_PER_HOUR[crane.type], f"default for {crane.type.value}"
-
-
-def _about(f: Finding, crane_id: str) -> bool:
-    return crane_id in f.cranes or f.subject.crane == crane_id
 
 
 def _best(contribs: list[Contribution], name: str, none_reason: str) -> Factor:
@@ -294,14 +292,14 @@ def crane_risk(port: Port, stored_findings: Iterable[StoredLike]) -> list[CraneR
     """The risk of every crane of ``port`` from the stored findings, with the breakdown."""
     stored = list(stored_findings)
     cranes = port.cranes()
-    top_moves = max((_moves(c)[0] for _, c in cranes), default=1.0)
+    top_moves = max((crane_moves_per_hour(c)[0] for _, c in cranes), default=1.0)
     out: list[CraneRisk] = []
     for terminal, crane in cranes:
         contribs: list[Contribution] = []
         excluded: list[Excluded] = []
         for s in stored:
             f = s.finding
-            if not _about(f, crane.id):
+            if crane.id not in f.crane_ids():
                 continue
             verdict = s.verdict
             if verdict in (Verdict.EXPLAINED, Verdict.FALSE_POSITIVE):
@@ -329,7 +327,7 @@ def crane_risk(port: Port, stored_findings: Iterable[StoredLike]) -> list[CraneR
                     use_reason=use_reason,
                 )
             )
-        moves, source = _moves(crane)
+        moves, source = crane_moves_per_hour(crane)
         tw = TYPE_WEIGHT[crane.type]
         consequence = Factor(
             "consequence",

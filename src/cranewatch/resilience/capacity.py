@@ -23,7 +23,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from cranewatch.findings.risk import DEFAULT_MOVES_PER_HOUR
+from cranewatch.findings.risk import crane_moves_per_hour
 from cranewatch.fleet.model import Crane, CraneType, Port
 from cranewatch.resilience.traffic import TerminalTraffic, Traffic
 
@@ -32,7 +32,7 @@ QUAY_TYPES = frozenset({CraneType.STS})
 
 def crane_rate(crane: Crane) -> float:
     """The crane's moves per hour: declared, else the default of its type (docs/risk.md)."""
-    return crane.moves_per_hour or DEFAULT_MOVES_PER_HOUR[crane.type]
+    return crane_moves_per_hour(crane)[0]
 
 
 def is_quay(crane_type: CraneType | str) -> bool:

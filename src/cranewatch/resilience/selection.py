@@ -225,13 +225,6 @@ def is_undeclared(f: Finding) -> bool:
     return f.subject.component is None or status in UNDECLARED_STATUSES
 
 
-def finding_cranes(f: Finding) -> set[str]:
-    cranes = set(f.cranes)
-    if f.subject.crane:
-        cranes.add(f.subject.crane)
-    return cranes
-
-
 def _matches(
     selector: Selector,
     terminal: Terminal,
@@ -283,7 +276,7 @@ def select_cranes(
             by_findings = set()
             for stored in findings:
                 if finding_counts(selector.findings, stored):
-                    by_findings |= finding_cranes(stored.finding)
+                    by_findings |= stored.finding.crane_ids()
         for terminal, crane in port.cranes():
             if crane.id not in chosen and _matches(
                 selector, terminal, crane, port, by_findings, cut
