@@ -13,7 +13,9 @@ import pytest
 from rich.console import Console
 
 from cranewatch import demo
+from cranewatch.report.pdf import pdf_unavailable
 from cranewatch.testbed._synth_plant import build_plant
+from tests.conftest import missing
 
 
 def _section(text: str, title: str) -> str:
@@ -58,10 +60,19 @@ def test_demo_summary_names_the_hidden_modem(
     critical = [line for line in findings.splitlines() if line.startswith("| critical |")]
     assert any("CW-ASSET-002" in line and modem.mac in line for line in critical)
     assert any("CW-OPS-001" in line and modem.mac in line for line in critical)  # the stop
+    # the simulated scenario: every crane with an undeclared modem (STS03) stops
+    result = json.loads(
+        (summary.parent / "simulations" / "undeclared-modems" / "result.json").read_text()
+    )
+    assert result["selection"]["cranes"] == ["STS03"]
     reports = summary.parent / "reports"
-    assert (reports / "report-internal.pdf").read_bytes().startswith(b"%PDF-")
     internal = (reports / "report-internal.html").read_text(encoding="utf-8")
     public = (reports / "report-public.html").read_text(encoding="utf-8")
     assert '<meta name="tlp" content="TLP:RED">' in internal and modem.mac in internal
+    assert "undeclared-modems" in internal  # the resilience section shows the simulation
     assert '<meta name="tlp" content="TLP:CLEAR">' in public
     assert modem.mac not in public and modem.ip not in public and "STS03" not in public
+    no_pdf = pdf_unavailable()
+    if no_pdf is not None:
+        missing(no_pdf)
+    assert (reports / "report-internal.pdf").read_bytes().startswith(b"%PDF-")

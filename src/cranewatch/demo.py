@@ -239,8 +239,14 @@ def write_reports(ws: Workspace, console: Console) -> list[Path]:
         sources = read_sources(ws, registry)
     content = build_content(sources)
     written: list[Path] = []
+    from cranewatch.report.pdf import pdf_unavailable
+
+    no_pdf = pdf_unavailable()
+    if no_pdf is not None:  # the demo still shows the HTML report
+        console.print(f"[yellow]no PDF:[/] {no_pdf}")
     for name, formats in DEMO_REPORTS:
-        written += write_audience(sources, content, audience_named(name), formats, folder)
+        wanted = tuple(f for f in formats if f != "pdf" or no_pdf is None)
+        written += write_audience(sources, content, audience_named(name), wanted, folder)
     table = Table(title="Report", title_justify="left")
     for col in ("audience", "marking", "file"):
         table.add_column(col)
@@ -312,9 +318,8 @@ def main(argv: list[str] | None = None) -> None:
     console.print(f"\n[bold]Summary written to[/] {summary}")
     report = summary.parent / "reports" / "report-internal.html"
     if report.exists():
-        console.print(
-            f"[bold]Report:[/] {report}  (PDF beside it; public version: report-public.html)"
-        )
+        pdf = "PDF beside it; " if report.with_suffix(".pdf").exists() else ""
+        console.print(f"[bold]Report:[/] {report}  ({pdf}public version: report-public.html)")
     console.print(f"Workspace: {summary.parent}  (try: cranewatch -w {summary.parent} captures)")
 
 

@@ -21,15 +21,30 @@ def _no_fetch(url: str, *_args: Any, **_kwargs: Any) -> NoReturn:
     raise ValueError(f"a report fetches nothing; refused {url[:60]!r}")
 
 
-def render_pdf(content: ReportContent, html: str | None = None) -> bytes:
-    """The PDF of ``content`` (of ``html`` when it was rendered already)."""
+class PdfUnavailable(CranewatchError):
+    """WeasyPrint or the system libraries it loads (Pango) are missing: no PDF on this machine."""
+
+
+def pdf_unavailable() -> str | None:
+    """Why PDF reports cannot be rendered here, with what to install; None when they can."""
     try:
-        from weasyprint import HTML
+        import weasyprint  # noqa: F401
     except (ImportError, OSError) as exc:  # OSError: Pango or its libraries are missing
-        raise CranewatchError(
+        return (
             f"PDF reports need WeasyPrint and Pango ({exc}); on Debian: apt-get install "
             "libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core, or write --format html"
-        ) from None
+        )
+    return None
+
+
+def render_pdf(content: ReportContent, html: str | None = None) -> bytes:
+    """The PDF of ``content`` (of ``html`` when it was rendered already); ``PdfUnavailable``
+    when this machine cannot render PDFs."""
+    reason = pdf_unavailable()
+    if reason is not None:
+        raise PdfUnavailable(reason)
+    from weasyprint import HTML
+
     source = html if html is not None else render_html(content)
     document = HTML(string=source, url_fetcher=_no_fetch, base_url=None)
     pdf = document.write_pdf()
