@@ -8,6 +8,7 @@ removed) and written as ``report-<audience>.<ext>`` files (``report.output``).
 from __future__ import annotations
 
 import datetime as dt
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -19,6 +20,13 @@ from cranewatch.cli._registry import open_registry
 from cranewatch.cli._shared import console, err_console, open_workspace
 from cranewatch.errors import CranewatchError
 from cranewatch.report.audience import AUDIENCES, Audience
+
+
+class DetailLevel(StrEnum):
+    low = "low"
+    medium = "medium"
+    high = "high"
+    critical = "critical"
 
 
 def _audiences(values: list[str], audiences: dict[str, Audience]) -> list[Audience]:
@@ -65,6 +73,15 @@ def report(
             "to the built-in four.",
         ),
     ] = None,
+    detail: Annotated[
+        DetailLevel,
+        typer.Option(
+            "--detail",
+            help="Lowest severity whose findings get their full evidence block; the rest "
+            "(and info, always) share a compact table, one row each. Findings with a verdict "
+            "always get a block. Raise it for fleets with hundreds of findings.",
+        ),
+    ] = DetailLevel.low,
     output: Annotated[
         Path | None,
         typer.Option(
@@ -97,7 +114,10 @@ def report(
       cranewatch -w case1 report --audience partner --format stix
 
       cranewatch -w case1 report --audiences our-audiences.yaml --audience cert
+
+      cranewatch -w fleet report --detail high
     """
+    from cranewatch.findings.model import Severity
     from cranewatch.report.content import build_content
     from cranewatch.report.output import parse_formats, prepare_folder, write_audience
     from cranewatch.report.sources import read_sources
@@ -125,7 +145,7 @@ def report(
         )
         with open_registry() as registry:
             src = read_sources(ws, registry)
-        content = build_content(src, dt.datetime.now(dt.UTC))
+        content = build_content(src, dt.datetime.now(dt.UTC), Severity(detail.value))
         progress.advance(task)
 
         def step(done: str) -> None:

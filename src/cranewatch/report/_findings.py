@@ -4,8 +4,9 @@ Every finding of the latest analysis is one item, most severe first (activity ob
 capability): what was found in one line, the rule and ATT&CK for ICS techniques, the cranes and
 the subject, the evidence (capture SHA-256 short, frame numbers, time window, so anyone holding
 the capture can check it with ``cranewatch evidence carve``), proof of use, and the analyst's
-verdict with its history. Findings of info severity (mostly "declared unit, in the contract")
-share one compact table.
+verdict with its history. Findings below the detail level (by default: info, mostly "declared
+unit, in the contract"; ``cranewatch report --detail`` raises it for large fleets) share one
+compact table, unless an analyst set a verdict on them.
 
 A finding's text names cranes and addresses, so a finding is TLP:AMBER+STRICT; who decided a
 verdict, why and on which reference is TLP:RED.
@@ -201,7 +202,7 @@ def finding_item(s: StoredFinding, history: list[dict[str, Any]]) -> Item:
     )
 
 
-def _info_table(stored: list[StoredFinding]) -> Table:
+def _compact_table(stored: list[StoredFinding], detail: Severity) -> Table:
     rows = tuple(
         row(
             STRICT,
@@ -216,9 +217,10 @@ def _info_table(stored: list[StoredFinding]) -> Table:
         )
         for s in stored
     )
+    below = "info severity" if detail is Severity.LOW else f"severity below {detail.value}"
     return Table(
         "info-findings",
-        "Findings of info severity",
+        f"Findings of {below}",
         columns(
             "rule:Rule",
             "cranes:Cranes",
@@ -230,15 +232,18 @@ def _info_table(stored: list[StoredFinding]) -> Table:
         rows,
         tlp=STRICT,
         note="Mostly communication units the contract declares; listed so the declared "
-        "capability and whether it was seen are on record.",
+        "capability and whether it was seen are on record."
+        if detail is Severity.LOW
+        else f"One row each: this report gives the evidence in full for {detail.value} "
+        "severity and above, and for every finding with a verdict.",
     )
 
 
 def findings_section(index: Index) -> Section:
     ordered = sorted(index.src.findings, key=severity_order)
-    # info findings are mostly "declared unit, in the contract": one table, unless an
-    # analyst decided on one (then its verdict, who and why belong on record in full)
-    info = [s for s in ordered if s.finding.severity is Severity.INFO and s.verdict is None]
+    # below the detail level (info: mostly "declared unit, in the contract") one table, unless
+    # an analyst decided on one (then its verdict, who and why belong on record in full)
+    info = [s for s in ordered if s.finding.severity.rank < index.detail.rank and s.verdict is None]
     compact = {s.finding.key for s in info}
     main = [s for s in ordered if s.finding.key not in compact]
     intro = Text(
@@ -253,7 +258,7 @@ def findings_section(index: Index) -> Section:
     blocks: list[Text | Table | Item] = [intro]
     blocks += [finding_item(s, index.src.history.get(s.finding.key, [])) for s in main]
     if info:
-        blocks.append(_info_table(info))
+        blocks.append(_compact_table(info, index.detail))
     return Section("findings", "Findings with evidence", tuple(blocks))
 
 

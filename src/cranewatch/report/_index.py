@@ -143,6 +143,8 @@ class Index:
     by_id: dict[str, CraneFacts]
     risks: list[CraneRisk]
     zone_terminal: dict[str, str]
+    # findings below this severity (and without a verdict) share one compact table
+    detail: Severity = Severity.LOW
 
     @property
     def at_risk(self) -> list[CraneRisk]:
@@ -162,7 +164,7 @@ class Index:
         return head if head in self.by_id else None
 
 
-def build_index(src: Sources) -> Index:
+def build_index(src: Sources, detail: Severity = Severity.LOW) -> Index:
     risks = crane_risk(src.port, src.findings)
     risk_of = {r.crane: r for r in risks}
     cranes: list[CraneFacts] = []
@@ -173,7 +175,7 @@ def build_index(src: Sources) -> Index:
         cranes.append(facts)
         by_id[crane.id] = facts
     zone_terminal = {zone.id: terminal.id for terminal, zone in src.port.all_zones()}
-    index = Index(src, cranes, by_id, risks, zone_terminal)
+    index = Index(src, cranes, by_id, risks, zone_terminal, detail)
     for stored in src.findings:
         f = stored.finding
         for crane_id in dict.fromkeys([*f.cranes, f.subject.crane]):

@@ -18,6 +18,7 @@ import datetime as dt
 from collections.abc import Callable
 
 from cranewatch._version import __version__
+from cranewatch.findings.model import Severity
 from cranewatch.report._findings import findings_section, proof_section
 from cranewatch.report._fleet import cranes_section, fleet_section
 from cranewatch.report._index import Index, build_index
@@ -48,9 +49,12 @@ BUILDERS: dict[str, Callable[[Index], Section]] = {
 assert tuple(BUILDERS) == SECTIONS, "every section of audience.SECTIONS needs a builder"
 
 
-def build_content(src: Sources, generated_at: dt.datetime | None = None) -> ReportContent:
-    """The full report (every section, everything marked) from what was read."""
-    index = build_index(src)
+def build_content(
+    src: Sources, generated_at: dt.datetime | None = None, detail: Severity = Severity.LOW
+) -> ReportContent:
+    """The full report (every section, everything marked) from what was read. Findings below
+    ``detail`` severity without a verdict get a row in a compact table instead of a block."""
+    index = build_index(src, detail)
     latest = src.latest_run
     content = ReportContent(
         title=f"{src.port.name}: communication equipment in the cranes",
