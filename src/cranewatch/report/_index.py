@@ -178,9 +178,9 @@ def build_index(src: Sources, detail: Severity = Severity.LOW) -> Index:
     index = Index(src, cranes, by_id, risks, zone_terminal, detail)
     for stored in src.findings:
         f = stored.finding
-        for crane_id in dict.fromkeys([*f.cranes, f.subject.crane]):
-            if crane_id in by_id:
-                by_id[crane_id].findings.append(stored)
+        for about in f.crane_ids():
+            if about in by_id:
+                by_id[about].findings.append(stored)
     for link in src.links:
         crane_id = index.crane_of_zone(link.zone)
         if crane_id:

@@ -86,26 +86,6 @@ def _cranes_total(result: ResilienceResult) -> int:
     return sum(t.quay_cranes + t.yard_cranes for t in result.terminals)
 
 
-def port_back_to_normal(result: ResilienceResult) -> Estimate | None:
-    """The slowest terminal's time back to normal: the result's port total; for a result
-    written before that field existed, the scenario's own row of the mode comparison, else the
-    one terminal where cranes stop, else for a quick estimate (one value per terminal) the
-    largest. None for such an older simulation where cranes of several terminals stop and no
-    comparison was run: the largest of the terminals' means would understate it."""
-    if result.totals.time_back_to_normal_h is not None:
-        return result.totals.time_back_to_normal_h
-    main = next((m for m in result.modes if m.main), None)
-    if main is not None:
-        return main.time_back_to_normal_h
-    hit = [t.time_back_to_normal_h for t in result.terminals if t.cranes_stopped]
-    if len(hit) == 1:
-        return hit[0]
-    known = [e for e in hit if e is not None and e.mean is not None]
-    if result.method == "analytic" and known:
-        return max(known, key=lambda e: e.mean or 0.0)
-    return None
-
-
 def _how(result: ResilienceResult) -> str:
     if result.method == "analytic":
         return "quick estimate"
@@ -131,7 +111,7 @@ def _overview(results: list[ResilienceResult]) -> Table:
                 moves=_figure(t.moves_lost, 0),
                 teu=_figure(t.teu_lost, 0),
                 delay=_figure(t.vessel_delay_h, 0),
-                back=_figure(port_back_to_normal(result), 0),
+                back=_figure(result.totals.time_back_to_normal_h, 0),
                 best=clear(_share(best.delay_avoided_share if best else None)),
             )
         )

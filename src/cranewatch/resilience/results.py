@@ -142,8 +142,7 @@ class PortTotals(_Model):
     vessel_delay_h: Estimate
     capacity_retained_min: Estimate  # the port's capacity (sum over terminals) retained
     capacity_retained_mean: Estimate
-    # the slowest terminal, per replication; None: no crane stops (or a result written before
-    # this field existed: the report then falls back to the terminals' figures)
+    # the slowest terminal, per replication; None: no crane stops
     time_back_to_normal_h: Estimate | None = None
 
 
