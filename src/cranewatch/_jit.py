@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +76,13 @@ def _source_digest() -> str:
 os.environ["NUMBA_CACHE_DIR"] = str(Path(_choose_cache_dir()) / _source_digest())
 
 import numba  # noqa: E402  (must follow the cache-directory choice)
+from numba.core.errors import NumbaExperimentalFeatureWarning  # noqa: E402
+
+# the stream kernel calls the protocols' compiled tiers as first-class functions (a tuple of
+# functions of one signature, see ``protocols/_pdu_kernel.py``); numba marks the feature
+# experimental and warns on every load, which would reach the user's terminal. Tests check the
+# results of both tiers against each other and against tshark.
+warnings.filterwarnings("ignore", category=NumbaExperimentalFeatureWarning)
 
 
 def njit(*args: Any, **kwargs: Any) -> Any:

@@ -143,16 +143,19 @@ class CompiledTier:
     """The optional compiled fast path of a stream analyzer (see ``protocols/_pdu_kernel.py``).
 
     ``framing`` names a compiled framing (``mbap``, ``tpkt``, ``opcua``) equal to the
-    analyzer's ``pdu_length``; ``classify`` is the numba kernel that reads one PDU's code,
-    direction, target and flags or hands it to ``parse``; ``operation_name(code)`` gives the
-    ``operations.operation`` name of a code, and ``describe_target(unit, lo, hi)`` the readable
-    target of the ``O_UNIT``/``O_LO``/``O_HI`` columns (None when there is nothing to say).
+    analyzer's ``pdu_length``; ``classify_pdu`` is the numba function, compiled with
+    ``PDU_SIGNATURE``, that reads one PDU's code, direction, target and flags or hands it to
+    ``parse`` (the dispatcher's stream kernel calls it); ``classify`` is the same over arrays of
+    PDUs; ``operation_name(code)`` gives the ``operations.operation`` name of a code, and
+    ``describe_target(unit, lo, hi)`` the readable target of the ``O_UNIT``/``O_LO``/``O_HI``
+    columns (None when there is nothing to say).
     """
 
     framing: str
     classify: Callable[..., None]
     operation_name: Callable[[int], str]
     describe_target: Callable[[int, int, int], str | None]
+    classify_pdu: Callable[..., None]
 
 
 @runtime_checkable

@@ -14,14 +14,22 @@ The framings here (MBAP, TPKT, OPC UA message header) mirror the Python ``pdu_le
 analyzers exactly (a hypothesis test compares them on random bytes): the dispatcher's stream
 kernel calls them to cut a reassembled TCP stream into PDUs without leaving numba.
 
-A classify kernel has this signature (``protocols/modbus/_kernel.py`` is the model)::
+A tier is one function per PDU, compiled with the fixed signature ``PDU_SIGNATURE``
+(``protocols/modbus/_kernel.py`` is the model)::
 
-    classify(arena, offs, lens, client, cstate, flows, out) -> None
+    @kernel(PDU_SIGNATURE)
+    def classify_pdu(arena, pos, n, client, cstate, flow, out, i) -> None
 
-``arena`` is uint8; for PDU ``i`` its bytes are ``arena[offs[i] : offs[i] + lens[i]]`` (at most
-``MAX_STORED`` bytes even when the PDU is longer: ``lens`` is what is stored), ``client[i]`` is 1
-when the TCP client sent it, ``cstate[flows[i]]`` is a row of ``N_CSTATE`` int64 of private
-per-flow memory (zero at first), and ``out[i, O_*]`` receives the result.
+The PDU's bytes are ``arena[pos : pos + n]`` (uint8, C-contiguous; at most ``MAX_STORED`` bytes
+even when the PDU is longer: ``n`` is what is stored), ``client`` is 1 when the TCP client sent
+it, ``cstate[flow]`` is a row of ``N_CSTATE`` int64 of private per-flow memory (zero at first),
+and ``out[i, O_*]`` receives the result. The dispatcher's stream kernel calls it through a
+first-class function value the moment it has framed a PDU, while the bytes are still in the
+cache, and counts the result straight away (``dispatch/_aggregate_kernel``): no record, copy or
+Python object per PDU. A fixed signature is what makes that possible (and what lets numba cache
+the stream kernel: a tuple of such functions is typed by the signature, not by the functions).
+Each tier module also keeps ``classify(arena, offs, lens, client, cstate, flows, out)``, the same
+function over arrays of PDUs, for its tests and for batch use.
 
 Kernel modules import nothing from cranewatch besides ``_jit`` and each other (see ``_jit``).
 """
@@ -29,6 +37,7 @@ Kernel modules import nothing from cranewatch besides ``_jit`` and each other (s
 from __future__ import annotations
 
 import numpy as np
+from numba import types
 
 from cranewatch._jit import kernel
 
@@ -55,6 +64,19 @@ F_DIAGNOSTIC = 8
 F_EXCEPTION = 16
 
 N_CSTATE = 4  # per-flow int64 words a classify kernel may keep
+
+#: classify_pdu(arena, pos, n, client, cstate, flow, out, i): the one signature of a tier
+PDU_SIGNATURE = types.void(
+    types.uint8[::1], types.int64, types.int64, types.int64, types.int64[:, ::1], types.int64,
+    types.int64[:, ::1], types.int64,
+)
+
+
+@kernel(PDU_SIGNATURE)
+def no_tier(arena, pos, n, client, cstate, flow, out, i):
+    """Position 0 of the dispatcher's tuple of tiers: streams without a tier (never called
+    for them; it hands the PDU to Python should it be)."""
+    out[i, O_PYTHON] = 1
 
 # ---- stream framings --------------------------------------------------------------------------
 FRAMING_NONE = 0  # framed in Python with the analyzer's pdu_length

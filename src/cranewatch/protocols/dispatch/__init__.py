@@ -9,9 +9,10 @@ flow. Per flow the dispatcher
 2. for TCP, runs the stream kernel (``_stream_kernel``): sequence tracking, retransmissions,
    holes, mid-session starts, and framing into PDUs (compiled framings) or in-order segments
    (framed here with the analyzer's ``pdu_length``);
-3. gives the PDUs of an analyzer with a compiled tier to its numba ``classify`` kernel and counts
-   the results without Python objects (``_aggregate_kernel``); the PDUs that kernel hands back,
-   and all PDUs of the other analyzers, go to the analyzer's Python ``parse``;
+3. the stream kernel gives each PDU of an analyzer with a compiled tier to its numba
+   ``classify_pdu`` as soon as it is framed and counts the result without Python objects
+   (``_aggregate_kernel``); the PDUs a tier hands back, and all PDUs of the other analyzers, go
+   to the analyzer's Python ``parse``;
 4. when the flow ends, writes its ``coverage`` row and keeps its addresses for the
    ``operations``, ``identities`` and ``names`` rows written at the end (``facts``,
    ``names``); a flow of a remote-access or tunnel analyzer also becomes a ``sessions`` row,
@@ -50,9 +51,11 @@ from cranewatch.protocols._pdu_kernel import (
     MAX_STORED,
     N_CSTATE,
     N_OUT,
-    O_PYTHON,
+    PDU_SIGNATURE,
+    no_tier,
 )
 from cranewatch.protocols.dispatch import _aggregate_kernel as G
+from cranewatch.protocols.dispatch import _route_kernel as R
 from cranewatch.protocols.dispatch import _stream_kernel as K
 from cranewatch.protocols.dispatch.detection import (
     CONTENT,
@@ -119,6 +122,14 @@ class _FlowState:
     truncated: int = 0  # Python-framed PDUs longer than MAX_STORED
 
 
+def _usable(tier: Any) -> bool:
+    """A compiled tier the stream kernel can call: a known framing and a ``classify_pdu``
+    compiled with ``PDU_SIGNATURE`` (anything else, e.g. a plugin's plain Python function, leaves
+    the analyzer on its Python ``parse``: slower, never wrong)."""
+    signatures = getattr(getattr(tier, "classify_pdu", None), "signatures", ())
+    return tier.framing in FRAMINGS and PDU_SIGNATURE.args in list(signatures)
+
+
 class Dispatcher:
     """Feeds a capture's frames to the analyzers and collects their facts (see module doc)."""
 
@@ -159,7 +170,7 @@ class Dispatcher:
             if isinstance(a, StreamAnalyzer):
                 self.stream.append((i, a))
                 tier = getattr(a, "compiled", None)
-                if compiled and tier is not None and tier.framing in FRAMINGS:
+                if compiled and tier is not None and _usable(tier):
                     self.framing[i] = FRAMINGS[tier.framing]
                     self.tier[i] = tier
             else:
@@ -181,6 +192,8 @@ class Dispatcher:
         self.ip_protos = np.array(
             sorted(p for p, c in self.by_ip_proto.items() if p != 17 and c), np.int64
         )
+        self.ip_wanted = np.zeros(256, np.bool_)
+        self.ip_wanted[self.ip_protos[(self.ip_protos >= 0) & (self.ip_protos < 256)]] = True
         self.stream_ports = {p for _, a in self.stream for p in a.ports}
         self.l2_types = np.array(sorted(self.l2) + ([0] if self.llc else []), np.int64)
         # EtherTypes all of whose analyzers name the frame ids they read (``frame_ids``)
@@ -211,6 +224,16 @@ class Dispatcher:
         self.rec = np.zeros((RECORDS, K.N_REC), np.int64)
         self.arena = np.zeros(ARENA, np.uint8)
         self.agg_keys, self.agg_stats = G.new_table(AGG_CAPACITY)
+        # the stream kernel calls the tiers through this tuple (``ss[s, K.S_TIER]``; position
+        # 0 stands for "no tier" and keeps the tuple's type the same, whatever the tiers)
+        self.tier_position = {a: position + 1 for position, a in enumerate(sorted(self.tier))}
+        self.tier_functions = (no_tier,) + tuple(
+            self.tier[a].classify_pdu for a in sorted(self.tier)
+        )
+        if len(self.tier_functions) == 1:
+            self.tier_functions += (no_tier,)
+        self.scratch = np.zeros((1, N_OUT), np.int64)
+        self.route = np.zeros(1 << 12, np.int8)
         self.agg_used = np.zeros(1, np.int64)
         self.agg_w = np.zeros(G.N_GKEY, np.int64)
         self.facts = Facts()
@@ -269,41 +292,37 @@ class Dispatcher:
 
     def _packets(self, batch: PacketBatch) -> None:
         rows, data = batch.rows, batch.data
-        fid = rows[:, L.PB_FLOW_ID]
-        if len(fid) and fid.max() >= len(self.decision):
-            self._grow_flows(int(fid.max()))
-        proto = rows[:, L.PB_PROTO]
-        safe = np.maximum(fid, 0)
-        known = (fid >= 0) & (self.decision[safe] != NO_ANALYZER) & ~self.stopped[safe]
+        n = len(rows)
+        if n and int(rows[:, L.PB_FLOW_ID].max()) >= len(self.decision):
+            self._grow_flows(int(rows[:, L.PB_FLOW_ID].max()))
+        if len(self.route) < n:
+            self.route = np.zeros(max(n, 2 * len(self.route)), np.int8)
+        route = self.route[:n]
+        # one compiled pass sorts the frames into the paths below (and notes SYNs: a SYN only
+        # tells that the session's start is in the capture; streams begin with their first
+        # payload byte)
+        R.route(
+            rows, self.decision, self.stopped, self.syn, bool(self.stream), bool(self.udp),
+            self.ip_wanted, self.l2_types, route,
+        )  # fmt: skip
         if self.stream:
-            is_tcp = (fid >= 0) & (proto == 6)
-            # a SYN only tells that the session's start is in the capture; streams begin
-            # with their first payload byte
-            self.syn[fid[is_tcp & ((rows[:, L.PB_TCP_FLAGS] & 2) != 0)]] = True
-            tcp = known & is_tcp & (rows[:, L.PB_PAYLOAD_LEN] > 0)
-            if tcp.any():
-                self._tcp(rows, data, np.flatnonzero(tcp))
+            self._tcp(rows, data, route)
         if self.udp:
-            udp = known & (proto == 17) & (rows[:, L.PB_PAYLOAD_CAPLEN] > 0)
-            if udp.any():
-                self._datagrams(rows, data, np.flatnonzero(udp), layer2=False)
+            udp = np.flatnonzero(route == R.R_UDP)
+            if len(udp):
+                self._datagrams(rows, data, udp, layer2=False)
         if len(self.ip_protos):
-            other = known & np.isin(proto, self.ip_protos) & (rows[:, L.PB_PAYLOAD_CAPLEN] > 0)
-            if other.any():
-                self._datagrams(rows, data, np.flatnonzero(other), layer2=False)
+            other = np.flatnonzero(route == R.R_IP_OTHER)
+            if len(other):
+                self._datagrams(rows, data, other, layer2=False)
         if len(self.l2_types):
-            l2 = (
-                (fid >= 0)
-                & (proto == -1)
-                & np.isin(rows[:, L.PB_ETHERTYPE], self.l2_types)
-                & (rows[:, L.PB_PAYLOAD_CAPLEN] > 0)
-            )
-            if l2.any():
-                idx = self._screen_frame_ids(rows, data, np.flatnonzero(l2))
+            l2 = np.flatnonzero(route == R.R_LAYER2)
+            if len(l2):
+                idx = self._screen_frame_ids(rows, data, l2)
                 if len(idx):
                     self._datagrams(rows, data, idx, layer2=True)
         if self.sessions.any_open():
-            self.sessions.frames(fid, rows[:, L.PB_TS])
+            self.sessions.frames(rows[:, L.PB_FLOW_ID], rows[:, L.PB_TS])
         self._finish_ended()
 
     def _finish(self) -> None:
@@ -332,22 +351,24 @@ class Dispatcher:
         return self.sessions.table(sha256)
 
     # ================================================================ TCP
-    def _tcp(self, rows: np.ndarray, data: np.ndarray, idx: np.ndarray) -> None:
-        fid = rows[idx, L.PB_FLOW_ID]
-        undecided = self.decision[fid] == UNDECIDED
-        main = ~undecided
-        if undecided.any():
+    def _tcp(self, rows: np.ndarray, data: np.ndarray, route: np.ndarray) -> None:
+        """TCP payload: frames of undecided flows are held (and replayed once decided), the
+        rest runs through the stream kernel in frame order."""
+        held = np.flatnonzero(route == R.R_TCP_HELD)
+        if len(held):
             replays: list[int] = []
-            for k in np.flatnonzero(undecided).tolist():
-                f = int(fid[k])
-                if self.decision[f] != UNDECIDED:
-                    main[k] = self.decision[f] > 0  # decided earlier in this batch
+            for r in held.tolist():
+                f = int(rows[r, L.PB_FLOW_ID])
+                decision = self.decision[f]
+                if decision != UNDECIDED:
+                    if decision > 0:  # decided earlier in this batch
+                        route[r] = R.R_TCP
                     continue
-                self._hold(f, rows[idx[k]], data)
+                self._hold(f, rows[r], data)
                 if self._try_decide(f, final=False):
                     replays.append(f)
             self._replay(replays)
-        sel = idx[main & (self.decision[fid] > 0)]
+        sel = np.flatnonzero(route == R.R_TCP)
         if len(sel):
             self._run_streams(rows, sel, data)
 
@@ -457,6 +478,10 @@ class Dispatcher:
             self.ss[2 * slot : 2 * slot + 2, K.S_CARRY] = -1
             self.ss[2 * slot : 2 * slot + 2, K.S_FRAMING] = self.framing[decision.index]
             self.ss[2 * slot : 2 * slot + 2, K.S_STATUS] = K.SB_SYNCED if self.syn[f] else 0
+            self.ss[2 * slot : 2 * slot + 2, K.S_TIER] = self.tier_position.get(decision.index, 0)
+            self.ss[2 * slot : 2 * slot + 2, K.S_ANALYZER] = decision.index
+            client = int(self.client_dir[f])
+            self.ss[2 * slot + client, K.S_CLIENT] = 1
             self.cstate[slot] = 0
         return True
 
@@ -486,81 +511,34 @@ class Dispatcher:
         start = 0
         while True:
             start, status = K.reassemble(
-                sel,
-                start,
-                rows,
-                self.slot_of,
-                data,
-                self.ss,
-                self.pool,
-                self.free,
-                self.ctl,
-                self.rec,
-                self.arena,
-            )
+                sel, start, rows, self.slot_of, data, self.ss, self.pool, self.free, self.ctl,
+                self.rec, self.arena, self.tier_functions, self.cstate, self.slot_flow,
+                self.scratch, self.agg_keys, self.agg_stats, self.agg_used,
+                int(self.agg_keys.shape[0] * 0.7), self.agg_w,
+            )  # fmt: skip
             self._consume_records()
             if status == K.ST_DONE:
                 return
             if status == K.ST_GROW:
                 self._grow_pool()
+            elif status == K.ST_GROW_TABLE:
+                self.agg_keys, self.agg_stats = rehash(
+                    self.agg_keys, self.agg_stats, self.agg_keys.shape[0] * 2
+                )
 
     def _consume_records(self) -> None:
+        """Hand the records of the last stream-kernel run to the analyzers' Python side."""
         n = int(self.ctl[K.X_RECS])
         if n == 0:
             return
         rec = self.rec[:n]
         streams = rec[:, K.R_STREAM]
-        slots = streams >> 1
-        flows = self.slot_flow[slots]
-        analyzer = self.decision[flows].astype(np.int64) - 1
-        sides = streams & 1
-        python = np.ones(n, np.bool_)
-        pdu = rec[:, K.R_KIND] == K.K_PDU
-        for a, tier in self.tier.items():
-            mine = np.flatnonzero(pdu & (analyzer == a))
-            if not len(mine):
-                continue
-            out = np.zeros((len(mine), N_OUT), np.int64)
-            client = (sides[mine] == self.client_dir[flows[mine]]).astype(np.int64)
-            tier.classify(
-                self.arena,
-                rec[mine, K.R_OFF],
-                rec[mine, K.R_STORED],
-                client,
-                self.cstate,
-                slots[mine],
-                out,
-            )
-            python[mine] = out[:, O_PYTHON] != 0
-            self._aggregate(
-                out, flows[mine], sides[mine], a, rec[mine, K.R_FRAME], rec[mine, K.R_TS]
-            )
-        for r in np.flatnonzero(python).tolist():
-            self._python_record(rec[r], int(flows[r]), int(sides[r]))
+        flows = self.slot_flow[streams >> 1].tolist()
+        sides = (streams & 1).tolist()
+        for r in range(n):
+            self._python_record(rec[r], flows[r], sides[r])
         self.ctl[K.X_RECS] = 0
         self.ctl[K.X_ARENA] = 0
-
-    def _aggregate(
-        self,
-        out: np.ndarray,
-        flows: np.ndarray,
-        sides: np.ndarray,
-        a: int,
-        frames: np.ndarray,
-        ts: np.ndarray,
-    ) -> None:
-        done = 0
-        while done < len(out):
-            limit = int(self.agg_keys.shape[0] * 0.7)
-            got = G.aggregate(
-                self.agg_keys, self.agg_stats, self.agg_used, out[done:], flows[done:], sides[done:],
-                a, frames[done:], ts[done:], limit, self.agg_w,
-            )  # fmt: skip
-            done += int(got)
-            if done < len(out):
-                self.agg_keys, self.agg_stats = rehash(
-                    self.agg_keys, self.agg_stats, self.agg_keys.shape[0] * 2
-                )
 
     def _python_record(self, rec: np.ndarray, f: int, side: int) -> None:
         fs = self.flows.get(f)

@@ -7,8 +7,11 @@ cuts the in-order bytes into PDUs:
 
 - streams with a compiled framing (MBAP, TPKT, OPC UA: ``_pdu_kernel.pdu_length``) are framed
   here; a PDU split over several segments is collected in a carry slot (at most
-  ``MAX_STORED`` bytes kept, the rest of a longer PDU counted and skipped) and several PDUs in
-  one segment each get their own record;
+  ``MAX_STORED`` bytes kept, the rest of a longer PDU counted and skipped), several PDUs in one
+  segment are cut apart, and each PDU goes at once to its analyzer's compiled tier
+  (``tiers[ss[s, S_TIER]]``, a ``classify_pdu`` function) and, when the tier handles it, is
+  counted in the operations table (``_aggregate_kernel.add``) without leaving the kernel; the
+  PDUs a tier hands back become records for the analyzer's Python ``parse``;
 - other streams get their new in-order bytes as SEGMENT records, framed in Python with the
   analyzer's ``pdu_length``;
 - after a hole the framing is lost: the kernel records a GAP and tries to frame again at the
@@ -22,7 +25,8 @@ mirror port rarely reorder, and the counts in ``coverage`` say when it happened.
 Records (``rec[r, R_*]``) point into ``arena`` (uint8), which also receives the bytes. The kernel
 returns ``(row, status)``: ``ST_DONE`` when all rows were handled, ``ST_FLUSH`` when the output
 is full (the caller consumes the records and calls again from ``row``), ``ST_GROW`` when the
-carry pool has no free slot. Why by hand: no packet library offers a reassembler that runs
+carry pool has no free slot, ``ST_GROW_TABLE`` when the operations table may not hold the PDUs
+of the next segment (the caller grows it and calls again from ``row``). Why by hand: no packet library offers a reassembler that runs
 inside numba over the engine's arrays; the bookkeeping is a few counters per stream.
 """
 
@@ -42,7 +46,14 @@ from cranewatch.engine._kernels.layout import (
     PB_TCP_SEQ,
     PB_TS,
 )
-from cranewatch.protocols._pdu_kernel import FRAMING_NONE, MAX_STORED, pdu_length
+from cranewatch.protocols._pdu_kernel import (
+    FRAMING_NONE,
+    MAX_STORED,
+    N_OUT,
+    O_PYTHON,
+    pdu_length,
+)
+from cranewatch.protocols.dispatch._aggregate_kernel import add
 
 # ---- packet-batch columns read here: the engine's PB_* layout (``rows`` are its rows) ---------
 C_FRAME = PB_FRAME
@@ -72,7 +83,10 @@ S_RETX_BYTES = 12  # bytes seen before (retransmissions, overlaps, keep-alives)
 S_DESYNC_BYTES = 13  # in-order bytes where no PDU could start
 S_TRUNC_PDUS = 14  # PDUs longer than MAX_STORED (only the head kept)
 S_PDU_TS = 15  # timestamp of the frame in which the collected PDU began
-N_SSTATE = 16
+S_TIER = 16  # position of the analyzer's compiled tier in ``tiers``, 0 none
+S_ANALYZER = 17  # the analyzer's index (the operations table's key)
+S_CLIENT = 18  # 1 when this direction is the client's
+N_SSTATE = 19
 
 SB_SEQ_SET = 1
 SB_SYNCED = 2  # framing in step; the dispatcher sets it for streams whose SYN it saw
@@ -104,6 +118,9 @@ N_CTL = 3
 ST_DONE = 0
 ST_FLUSH = 1
 ST_GROW = 2
+ST_GROW_TABLE = 3
+
+MIN_PDU = 7  # bytes of the shortest PDU a compiled framing cuts (TPKT + COTP); bounds PDUs/segment
 
 SEQ_MASK = 0xFFFFFFFF
 
@@ -127,6 +144,26 @@ def _emit(
     rec[r, R_STORED] = stored
     ctl[X_RECS] = r + 1
     ctl[X_ARENA] = a + stored
+
+
+@kernel(inline="always")
+def _pdu(
+    rec, ctl, arena, s, frame, first_frame, ts, first_ts, src, start, stored, length, ss, tiers,
+    cstate, slot_flow, scratch, keys, stats, used, w,
+):  # fmt: skip
+    """A whole PDU of stream ``s``: its tier classifies and counts it, or it becomes a record."""
+    tier = ss[s, S_TIER]
+    if tier > 0:
+        for j in range(N_OUT):
+            scratch[0, j] = 0
+        tiers[tier](src, start, stored, ss[s, S_CLIENT], cstate, s >> 1, scratch, 0)
+        if scratch[0, O_PYTHON] == 0:
+            add(
+                keys, stats, used, scratch, 0, slot_flow[s >> 1], s & 1, ss[s, S_ANALYZER],
+                frame, ts, w,
+            )  # fmt: skip
+            return
+    _emit(rec, ctl, arena, s, K_PDU, frame, first_frame, ts, first_ts, src, start, stored, length)
 
 
 @kernel(inline="always")
@@ -156,9 +193,12 @@ def _lose_framing(ss, s, ctl, free):
     ss[s, S_STATUS] &= ~SB_SYNCED
 
 
-@kernel
-def _frame(data, p, q, ss, s, pool, ctl, free, rec, arena, frame, ts):
-    """Cut the in-order bytes ``data[p:q]`` of stream ``s`` into PDU records."""
+@kernel(inline="always")
+def _frame(
+    data, p, q, ss, s, pool, ctl, free, rec, arena, frame, ts, tiers, cstate, slot_flow, scratch,
+    keys, stats, used, w,
+):  # fmt: skip
+    """Cut the in-order bytes ``data[p:q]`` of stream ``s`` into PDUs (``_pdu``)."""
     framing = ss[s, S_FRAMING]
     pos = p
     while pos < q:
@@ -179,9 +219,10 @@ def _frame(data, p, q, ss, s, pool, ctl, free, rec, arena, frame, ts):
             if got + take == length:
                 if length > MAX_STORED:
                     ss[s, S_TRUNC_PDUS] += 1
-                _emit(
-                    rec, ctl, arena, s, K_PDU, frame, ss[s, S_PDU_FRAME], ts, ss[s, S_PDU_TS],
-                    pool, base, ss[s, S_CARRY_LEN], length,
+                _pdu(
+                    rec, ctl, arena, s, frame, ss[s, S_PDU_FRAME], ts, ss[s, S_PDU_TS], pool,
+                    base, ss[s, S_CARRY_LEN], length, ss, tiers, cstate, slot_flow, scratch,
+                    keys, stats, used, w,
                 )  # fmt: skip
                 ss[s, S_PDUS] += 1
                 _release(ss, s, ctl, free)
@@ -204,9 +245,10 @@ def _frame(data, p, q, ss, s, pool, ctl, free, rec, arena, frame, ts):
             if length > 0:
                 ss[s, S_PDU_LEN] = length
                 if length == kept:
-                    _emit(
-                        rec, ctl, arena, s, K_PDU, frame, ss[s, S_PDU_FRAME], ts,
-                        ss[s, S_PDU_TS], pool, base, kept, length,
+                    _pdu(
+                        rec, ctl, arena, s, frame, ss[s, S_PDU_FRAME], ts, ss[s, S_PDU_TS],
+                        pool, base, kept, length, ss, tiers, cstate, slot_flow, scratch, keys,
+                        stats, used, w,
                     )  # fmt: skip
                     ss[s, S_PDUS] += 1
                     _release(ss, s, ctl, free)
@@ -223,7 +265,10 @@ def _frame(data, p, q, ss, s, pool, ctl, free, rec, arena, frame, ts):
             stored = min(length, MAX_STORED)
             if length > MAX_STORED:
                 ss[s, S_TRUNC_PDUS] += 1
-            _emit(rec, ctl, arena, s, K_PDU, frame, frame, ts, ts, data, pos, stored, length)
+            _pdu(
+                rec, ctl, arena, s, frame, frame, ts, ts, data, pos, stored, length, ss, tiers,
+                cstate, slot_flow, scratch, keys, stats, used, w,
+            )  # fmt: skip
             ss[s, S_PDUS] += 1
             pos += length
             continue
@@ -243,9 +288,15 @@ def _frame(data, p, q, ss, s, pool, ctl, free, rec, arena, frame, ts):
 
 
 @kernel
-def reassemble(rows, start, cols, slot_of, data, ss, pool, free, ctl, rec, arena):
+def reassemble(
+    rows, start, cols, slot_of, data, ss, pool, free, ctl, rec, arena, tiers, cstate, slot_flow,
+    scratch, keys, stats, used, table_limit, w,
+):  # fmt: skip
     """Feed the TCP rows ``rows[start:]`` (indices into the packet batch ``cols``) to their
-    streams; ``slot_of[flow id]`` is the stream slot of each analysed flow.
+    streams; ``slot_of[flow id]`` is the stream slot of each analysed flow (``slot_flow`` the
+    reverse), ``tiers`` the tuple of ``classify_pdu`` functions (``S_TIER``), ``cstate`` their
+    per-slot memory, ``scratch`` one ``out`` row, ``keys``/``stats``/``used`` the operations
+    table (``_aggregate_kernel``, at most ``table_limit`` rows used) and ``w`` its key scratch.
 
     Returns ``(next_row, status)``; see the module docstring."""
     rec_cap = rec.shape[0]
@@ -258,6 +309,8 @@ def reassemble(rows, start, cols, slot_of, data, ss, pool, free, ctl, rec, arena
         if ctl[X_FREE] == 0:
             return k, ST_GROW
         s = 2 * slot_of[cols[r, C_FLOW]] + cols[r, C_DIR]
+        if ss[s, S_TIER] > 0 and used[0] + n // MIN_PDU + 2 > table_limit:
+            return k, ST_GROW_TABLE
         seq = cols[r, C_SEQ] & SEQ_MASK
         flags = cols[r, C_FLAGS]
         wire = cols[r, C_LEN]
@@ -303,8 +356,9 @@ def reassemble(rows, start, cols, slot_of, data, ss, pool, free, ctl, rec, arena
                 )  # fmt: skip
             else:
                 _frame(
-                    data, off + skip, off + captured, ss, s, pool, ctl, free, rec, arena, frame, ts
-                )
+                    data, off + skip, off + captured, ss, s, pool, ctl, free, rec, arena, frame,
+                    ts, tiers, cstate, slot_flow, scratch, keys, stats, used, w,
+                )  # fmt: skip
         if captured < wire:  # the snap length cut the payload: the rest is a hole
             ss[s, S_GAP_BYTES] += wire - max(captured, skip)
             ss[s, S_GAPS] += 1

@@ -122,6 +122,7 @@ class ModbusAnalyzer:
     compiled = CompiledTier(
         framing="mbap",
         classify=_kernel.classify,
+        classify_pdu=_kernel.classify_pdu,
         operation_name=function_name,
         describe_target=describe_target,
     )

@@ -51,6 +51,7 @@ import numpy as np
 
 from cranewatch._jit import kernel
 from cranewatch.protocols._pdu_kernel import (
+    PDU_SIGNATURE,
     D_REQUEST,
     D_RESPONSE,
     F_CONTROL,
@@ -214,58 +215,66 @@ def _response(arena, body, blen, fc, unit, out, i):
     return True
 
 
-@kernel
-def classify(arena, offs, lens, client, cstate, flows, out):
-    """Classify PDU ``i`` = ``arena[offs[i] : offs[i] + lens[i]]`` into ``out[i, O_*]``.
+@kernel(PDU_SIGNATURE)
+def classify_pdu(arena, pos, n, client, cstate, flow, out, i):
+    """Classify PDU ``i`` = ``arena[pos : pos + n]`` into ``out[i, O_*]``.
 
     Every row is written in full: ``O_PYTHON`` 0 or 1, ``O_CODE`` the function code without the
     exception bit (0 when the MBAP header is not one the Python parse accepts),
     ``O_DIRECTION`` from ``client``,
     ``O_EXCEPTION`` -1; ``O_UNIT``/``O_LO``/``O_HI``/``O_FLAGS`` only mean something when
     ``O_PYTHON`` is 0 (see the module docstring for the target key)."""
-    for i in range(len(offs)):
-        pos = np.int64(offs[i])
-        n = np.int64(lens[i])
-        out[i, O_PYTHON] = 1
-        out[i, O_CODE] = 0
-        out[i, O_DIRECTION] = D_REQUEST if client[i] else D_RESPONSE
+    out[i, O_PYTHON] = 1
+    out[i, O_CODE] = 0
+    out[i, O_DIRECTION] = D_REQUEST if client else D_RESPONSE
+    out[i, O_UNIT] = -1
+    out[i, O_LO] = -1
+    out[i, O_HI] = -1
+    out[i, O_FLAGS] = 0
+    out[i, O_EXCEPTION] = -1
+    if n < _MBAP_HEADER + 1:
+        return
+    if arena[pos + 2] != 0 or arena[pos + 3] != 0:
+        return
+    length = _u16(arena, pos + 4)
+    if length < 2 or length > _MBAP_MAX or length + 6 != n:
+        return
+    unit = np.int64(arena[pos + 6])
+    raw = np.int64(arena[pos + 7])
+    fc = raw & 0x7F
+    out[i, O_CODE] = fc
+    body = pos + _MBAP_HEADER + 1
+    blen = n - _MBAP_HEADER - 1
+    if raw & 0x80 and not client and blen == 1 and fc != 8:
+        # an exception response of one code byte: flags of its function (8: of the request)
+        flags = _function_flags(fc)
+        if flags >= 0:
+            out[i, O_UNIT] = unit
+            out[i, O_FLAGS] = flags | F_EXCEPTION
+            out[i, O_EXCEPTION] = np.int64(arena[body])
+            out[i, O_PYTHON] = 0
+        return
+    if raw & 0x80 or fc == 0:  # other exceptions (or the bit in a request), invalid 0
+        return
+    if client:
+        done = _request(arena, body, blen, fc, unit, out, i)
+    else:
+        done = _response(arena, body, blen, fc, unit, out, i)
+    if done:
+        out[i, O_PYTHON] = 0
+    else:
         out[i, O_UNIT] = -1
         out[i, O_LO] = -1
         out[i, O_HI] = -1
         out[i, O_FLAGS] = 0
-        out[i, O_EXCEPTION] = -1
-        if n < _MBAP_HEADER + 1:
-            continue
-        if arena[pos + 2] != 0 or arena[pos + 3] != 0:
-            continue
-        length = _u16(arena, pos + 4)
-        if length < 2 or length > _MBAP_MAX or length + 6 != n:
-            continue
-        unit = np.int64(arena[pos + 6])
-        raw = np.int64(arena[pos + 7])
-        fc = raw & 0x7F
-        out[i, O_CODE] = fc
-        body = pos + _MBAP_HEADER + 1
-        blen = n - _MBAP_HEADER - 1
-        if raw & 0x80 and not client[i] and blen == 1 and fc != 8:
-            # an exception response of one code byte: flags of its function (8: of the request)
-            flags = _function_flags(fc)
-            if flags >= 0:
-                out[i, O_UNIT] = unit
-                out[i, O_FLAGS] = flags | F_EXCEPTION
-                out[i, O_EXCEPTION] = np.int64(arena[body])
-                out[i, O_PYTHON] = 0
-            continue
-        if raw & 0x80 or fc == 0:  # other exceptions (or the bit in a request), invalid 0
-            continue
-        if client[i]:
-            done = _request(arena, body, blen, fc, unit, out, i)
-        else:
-            done = _response(arena, body, blen, fc, unit, out, i)
-        if done:
-            out[i, O_PYTHON] = 0
-        else:
-            out[i, O_UNIT] = -1
-            out[i, O_LO] = -1
-            out[i, O_HI] = -1
-            out[i, O_FLAGS] = 0
+
+
+
+@kernel
+def classify(arena, offs, lens, client, cstate, flows, out):
+    """``classify_pdu`` over PDUs ``arena[offs[i] : offs[i] + lens[i]]`` into ``out[i]``."""
+    for i in range(offs.shape[0]):
+        classify_pdu(
+            arena, np.int64(offs[i]), np.int64(lens[i]), np.int64(1 if client[i] else 0), cstate,
+            np.int64(flows[i]), out, np.int64(i),
+        )  # fmt: skip

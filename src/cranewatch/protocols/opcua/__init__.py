@@ -77,6 +77,7 @@ class OpcUaAnalyzer:
     compiled = CompiledTier(
         framing="opcua",
         classify=_kernel.classify,
+        classify_pdu=_kernel.classify_pdu,
         operation_name=operation_name,
         describe_target=describe_target,
     )

@@ -55,6 +55,7 @@ import numpy as np
 
 from cranewatch._jit import kernel
 from cranewatch.protocols._pdu_kernel import (
+    PDU_SIGNATURE,
     D_REQUEST,
     D_RESPONSE,
     F_CONTROL,
@@ -518,14 +519,21 @@ def _classify_one(arena, p, n, from_client, cstate, flow, out, i):
     _message(arena, p, end, from_client, out, i)
 
 
+@kernel(PDU_SIGNATURE)
+def classify_pdu(arena, pos, n, client, cstate, flow, out, i):
+    """Row ``i`` of ``out`` for the PDU ``arena[pos : pos + n]`` (the module docstring and
+    ``protocols/_pdu_kernel.py``)."""
+    _classify_one(arena, pos, n, client != 0, cstate, flow, out, i)
+
+
 @kernel
 def classify(arena, offs, lens, client, cstate, flows, out):
-    """One row of ``out`` per PDU (see the module docstring and ``protocols/_pdu_kernel.py``)."""
+    """``classify_pdu`` over PDUs ``arena[offs[i] : offs[i] + lens[i]]`` into ``out[i]``."""
     for i in range(offs.shape[0]):
-        _classify_one(
-            arena, np.int64(offs[i]), np.int64(lens[i]), client[i] != 0, cstate,
-            np.int64(flows[i]), out, i,
+        classify_pdu(
+            arena, np.int64(offs[i]), np.int64(lens[i]), np.int64(1 if client[i] else 0), cstate,
+            np.int64(flows[i]), out, np.int64(i),
         )  # fmt: skip
 
 
-__all__ = ["SERVICES", "classify"]
+__all__ = ["SERVICES", "classify", "classify_pdu"]

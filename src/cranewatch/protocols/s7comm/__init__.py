@@ -159,6 +159,7 @@ class S7commAnalyzer:
     compiled = CompiledTier(
         framing="tpkt",
         classify=_kernel.classify,
+        classify_pdu=_kernel.classify_pdu,
         operation_name=operation_name,
         describe_target=describe_target,
     )

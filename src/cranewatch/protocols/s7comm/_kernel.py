@@ -49,6 +49,7 @@ import numpy as np
 
 from cranewatch._jit import kernel
 from cranewatch.protocols._pdu_kernel import (
+    PDU_SIGNATURE,
     D_REQUEST,
     D_RESPONSE,
     F_CONTROL,
@@ -204,46 +205,54 @@ def _s7(buf, p, m):
     return True, func, np.int64(D_RESPONSE), np.int64(-1), np.int64(-1), np.int64(-1), flags
 
 
+@kernel(PDU_SIGNATURE)
+def classify_pdu(arena, pos, n, client, cstate, flow, out, i):
+    """Row ``i`` of ``out`` for the TPKT unit ``arena[pos : pos + n]`` (module docstring)."""
+    o = pos
+    f = flow
+    d = 0 if client != 0 else 1
+    out[i, O_PYTHON] = 1
+    out[i, O_CODE] = -1
+    out[i, O_DIRECTION] = -1
+    out[i, O_UNIT] = -1
+    out[i, O_LO] = -1
+    out[i, O_HI] = -1
+    out[i, O_FLAGS] = 0
+    out[i, O_EXCEPTION] = -1
+    # a COTP DT: TPKT 03 00 <length>, LI, code 0xF? and the TPDU-NR byte with the EOT bit
+    if n < 7 or _b(arena, o) != _TPKT_VERSION or _b(arena, o + 1) != 0:
+        return
+    if _b(arena, o + 5) >> 4 != _COTP_DT:
+        return
+    if _b(arena, o + 6) & _EOT == 0:
+        cstate[f, d] = 1  # a fragment: parse() keeps it until the DT with EOT
+        return
+    li = _b(arena, o + 4)
+    if _u16(arena, o + 2) != n or li < 2 or 5 + li > n:
+        return  # parse() reports the error (also a PDU longer than the bytes stored)
+    if cstate[f, d] != 0:
+        cstate[f, d] = 0  # parse() joins the waiting fragments with this DT
+        return
+    ok, code, direction, unit, lo, hi, flags = _s7(arena, o + 5 + li, n - 5 - li)
+    if not ok:
+        return
+    out[i, O_PYTHON] = 0
+    out[i, O_CODE] = code
+    out[i, O_DIRECTION] = direction
+    out[i, O_UNIT] = unit
+    out[i, O_LO] = lo
+    out[i, O_HI] = hi
+    out[i, O_FLAGS] = flags
+
+
 @kernel
 def classify(arena, offs, lens, client, cstate, flows, out):
-    """One row of ``out`` per TPKT unit ``arena[offs[i]:offs[i]+lens[i]]`` (module docstring)."""
+    """``classify_pdu`` over PDUs ``arena[offs[i] : offs[i] + lens[i]]`` into ``out[i]``."""
     for i in range(offs.shape[0]):
-        o = np.int64(offs[i])
-        n = np.int64(lens[i])
-        f = np.int64(flows[i])
-        d = 0 if client[i] != 0 else 1
-        out[i, O_PYTHON] = 1
-        out[i, O_CODE] = -1
-        out[i, O_DIRECTION] = -1
-        out[i, O_UNIT] = -1
-        out[i, O_LO] = -1
-        out[i, O_HI] = -1
-        out[i, O_FLAGS] = 0
-        out[i, O_EXCEPTION] = -1
-        # a COTP DT: TPKT 03 00 <length>, LI, code 0xF? and the TPDU-NR byte with the EOT bit
-        if n < 7 or _b(arena, o) != _TPKT_VERSION or _b(arena, o + 1) != 0:
-            continue
-        if _b(arena, o + 5) >> 4 != _COTP_DT:
-            continue
-        if _b(arena, o + 6) & _EOT == 0:
-            cstate[f, d] = 1  # a fragment: parse() keeps it until the DT with EOT
-            continue
-        li = _b(arena, o + 4)
-        if _u16(arena, o + 2) != n or li < 2 or 5 + li > n:
-            continue  # parse() reports the error (also a PDU longer than the bytes stored)
-        if cstate[f, d] != 0:
-            cstate[f, d] = 0  # parse() joins the waiting fragments with this DT
-            continue
-        ok, code, direction, unit, lo, hi, flags = _s7(arena, o + 5 + li, n - 5 - li)
-        if not ok:
-            continue
-        out[i, O_PYTHON] = 0
-        out[i, O_CODE] = code
-        out[i, O_DIRECTION] = direction
-        out[i, O_UNIT] = unit
-        out[i, O_LO] = lo
-        out[i, O_HI] = hi
-        out[i, O_FLAGS] = flags
+        classify_pdu(
+            arena, np.int64(offs[i]), np.int64(lens[i]), np.int64(1 if client[i] else 0), cstate,
+            np.int64(flows[i]), out, np.int64(i),
+        )  # fmt: skip
 
 
 def unpack_target(unit: int, lo: int, hi: int) -> tuple[int, int, int, int, int] | None:
@@ -260,4 +269,4 @@ def unpack_target(unit: int, lo: int, hi: int) -> tuple[int, int, int, int, int]
     return area, db, (lo << 3) | bit, size, (hi - lo + 1) // width
 
 
-__all__ = ["ELEMENT_BYTES", "classify", "unpack_target"]
+__all__ = ["ELEMENT_BYTES", "classify", "classify_pdu", "unpack_target"]
