@@ -37,6 +37,8 @@ from typing import Any, cast
 
 import numpy as np
 import pyarrow as pa
+from numba.core.types import WrapperAddressProtocol
+from numba.experimental.function_type import _get_wrapper_address
 
 from cranewatch.engine._kernels import layout as L
 from cranewatch.engine._kernels.hashtable import rehash
@@ -120,6 +122,23 @@ class _FlowState:
     payload: int = 0  # UDP / layer-2 payload bytes seen
     synced: list[bool] = field(default_factory=lambda: [False, False])  # Python framing in step
     truncated: int = 0  # Python-framed PDUs longer than MAX_STORED
+
+
+class _TierFunction(WrapperAddressProtocol):  # type: ignore[misc]
+    """A tier's ``classify_pdu`` as the stream kernel receives it: numba's wrapper-address
+    protocol, with the address looked up once. Handing numba the compiled function itself costs
+    about 0.2 ms per kernel call (it types and resolves every function of the tuple on every
+    call), as much as the kernel's work on a small batch."""
+
+    def __init__(self, function: Any) -> None:
+        self.function = function  # keeps the compiled code alive
+        self.address = int(_get_wrapper_address(function, PDU_SIGNATURE))
+
+    def __wrapper_address__(self) -> int:
+        return self.address
+
+    def signature(self) -> Any:
+        return PDU_SIGNATURE
 
 
 def _usable(tier: Any) -> bool:
@@ -227,11 +246,10 @@ class Dispatcher:
         # the stream kernel calls the tiers through this tuple (``ss[s, K.S_TIER]``; position
         # 0 stands for "no tier" and keeps the tuple's type the same, whatever the tiers)
         self.tier_position = {a: position + 1 for position, a in enumerate(sorted(self.tier))}
-        self.tier_functions = (no_tier,) + tuple(
-            self.tier[a].classify_pdu for a in sorted(self.tier)
+        self.tier_functions = tuple(
+            _TierFunction(function)
+            for function in (no_tier, *(self.tier[a].classify_pdu for a in sorted(self.tier)))
         )
-        if len(self.tier_functions) == 1:
-            self.tier_functions += (no_tier,)
         self.scratch = np.zeros((1, N_OUT), np.int64)
         self.route = np.zeros(1 << 12, np.int8)
         self.agg_used = np.zeros(1, np.int64)
