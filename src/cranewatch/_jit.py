@@ -108,4 +108,41 @@ def kernel(*args: Any, **kwargs: Any) -> Any:
     return njit(*args, **kwargs)
 
 
+def _load_cranewatch_kernels_without_refresh() -> None:
+    """Load cranewatch's cached kernels without first loading all of numba's implementations.
+
+    Before it reads a cached function, numba refreshes the target context: it imports and
+    registers every implementation module it has (array math, linear algebra, random
+    generators, typed containers, cffi, ...), about 0.15 s and 10 MiB on every start, more than
+    ingesting half a million packets. A cached function is machine code already and needs none
+    of them, only the runtime its code may call (``rtsys.initialize``). For functions defined in
+    cranewatch's own package this hook skips the refresh; everything else, and every compile
+    (a cache miss), goes numba's normal way, which refreshes the context itself. If a numba
+    release renames the parts used here the hook is not installed: slower, never wrong.
+    """
+    from numba.core import caching
+    from numba.core.runtime import rtsys
+
+    cache = caching.Cache
+    needed = ("load_overload", "_load_overload", "_guard_against_spurious_io_errors")
+    if not all(hasattr(cache, name) for name in needed) or hasattr(cache, "_cranewatch_hook"):
+        return
+    load_with_refresh = cache.load_overload
+    package = str(PACKAGE) + os.sep
+
+    def load_overload(self: Any, sig: Any, target_context: Any) -> Any:
+        source = getattr(getattr(self, "_py_func", None), "__code__", None)
+        if source is None or not source.co_filename.startswith(package):
+            return load_with_refresh(self, sig, target_context)
+        rtsys.initialize(target_context)
+        with self._guard_against_spurious_io_errors():
+            return self._load_overload(sig, target_context)
+
+    cache.load_overload = load_overload
+    cache._cranewatch_hook = True
+
+
+_load_cranewatch_kernels_without_refresh()
+
+
 __all__ = ["kernel", "njit"]
