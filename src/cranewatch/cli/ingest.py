@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -145,6 +147,11 @@ def ingest(
         if no_analyzers and no_analyzer:  # names are checked even when every analyzer is off
             enabled_analyzers(no_analyzer)
         analyzers = enabled_analyzers(no_analyzer or (), all_off=no_analyzers)
+        # the hundreds of thousands of objects the imports made (numba's types above all) live
+        # until the process ends: taking them out of the cyclic collector's generations spares
+        # every full collection during the scan from walking them again (~0.1 s at 5M packets).
+        # Only here, in the command: a library caller's process may run much longer.
+        gc.freeze()
         report = _ingest(discovered, paths, idle_timeout, quiet, analyzers)
     finally:
         cancel_prefetch()
