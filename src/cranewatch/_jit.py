@@ -121,25 +121,27 @@ def _load_cranewatch_kernels_without_refresh() -> None:
     release renames the parts used here the hook is not installed: slower, never wrong.
     """
     from numba.core import caching
-    from numba.core.runtime import rtsys
+    from numba.core.runtime import nrt
+
+    runtime = nrt.rtsys
 
     cache = caching.Cache
     needed = ("load_overload", "_load_overload", "_guard_against_spurious_io_errors")
     if not all(hasattr(cache, name) for name in needed) or hasattr(cache, "_cranewatch_hook"):
         return
-    load_with_refresh = cache.load_overload
+    load_with_refresh: Any = cache.load_overload
     package = str(PACKAGE) + os.sep
 
     def load_overload(self: Any, sig: Any, target_context: Any) -> Any:
         source = getattr(getattr(self, "_py_func", None), "__code__", None)
         if source is None or not source.co_filename.startswith(package):
             return load_with_refresh(self, sig, target_context)
-        rtsys.initialize(target_context)
+        runtime.initialize(target_context)
         with self._guard_against_spurious_io_errors():
             return self._load_overload(sig, target_context)
 
-    cache.load_overload = load_overload
-    cache._cranewatch_hook = True
+    setattr(cache, "load_overload", load_overload)  # noqa: B010  (numba's class, patched once)
+    setattr(cache, "_cranewatch_hook", True)  # noqa: B010
 
 
 _load_cranewatch_kernels_without_refresh()

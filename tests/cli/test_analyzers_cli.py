@@ -292,7 +292,9 @@ class _FakeStream:
         self.name, self.ports = name, ports
         self.description = f"{name} for the test"
         if compiled:
-            self.compiled = CompiledTier("mbap", lambda *a: None, str, lambda *a: None, lambda *a: None)
+            self.compiled = CompiledTier(
+                "mbap", lambda *a: None, str, lambda *a: None, lambda *a: None
+            )
 
     def detect(self, client: bytes, server: bytes, server_port: int) -> float:
         return 0.0

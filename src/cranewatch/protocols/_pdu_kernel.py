@@ -67,8 +67,14 @@ N_CSTATE = 4  # per-flow int64 words a classify kernel may keep
 
 #: classify_pdu(arena, pos, n, client, cstate, flow, out, i): the one signature of a tier
 PDU_SIGNATURE = types.void(
-    types.uint8[::1], types.int64, types.int64, types.int64, types.int64[:, ::1], types.int64,
-    types.int64[:, ::1], types.int64,
+    types.uint8[::1],
+    types.int64,
+    types.int64,
+    types.int64,
+    types.int64[:, ::1],
+    types.int64,
+    types.int64[:, ::1],
+    types.int64,
 )
 
 
@@ -77,6 +83,7 @@ def no_tier(arena, pos, n, client, cstate, flow, out, i):
     """Position 0 of the dispatcher's tuple of tiers: streams without a tier (never called
     for them; it hands the PDU to Python should it be)."""
     out[i, O_PYTHON] = 1
+
 
 # ---- stream framings --------------------------------------------------------------------------
 FRAMING_NONE = 0  # framed in Python with the analyzer's pdu_length

@@ -124,7 +124,7 @@ class _FlowState:
     truncated: int = 0  # Python-framed PDUs longer than MAX_STORED
 
 
-class _TierFunction(WrapperAddressProtocol):  # type: ignore[misc]
+class _TierFunction(WrapperAddressProtocol):
     """A tier's ``classify_pdu`` as the stream kernel receives it: numba's wrapper-address
     protocol, with the address looked up once. Handing numba the compiled function itself costs
     about 0.2 ms per kernel call (it types and resolves every function of the tuple on every
@@ -132,7 +132,7 @@ class _TierFunction(WrapperAddressProtocol):  # type: ignore[misc]
 
     def __init__(self, function: Any) -> None:
         self.function = function  # keeps the compiled code alive
-        self.address = int(_get_wrapper_address(function, PDU_SIGNATURE))
+        self.address = int(_get_wrapper_address(function, PDU_SIGNATURE))  # type: ignore[no-untyped-call]
 
     def __wrapper_address__(self) -> int:
         return self.address

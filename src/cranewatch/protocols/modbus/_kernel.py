@@ -51,7 +51,6 @@ import numpy as np
 
 from cranewatch._jit import kernel
 from cranewatch.protocols._pdu_kernel import (
-    PDU_SIGNATURE,
     D_REQUEST,
     D_RESPONSE,
     F_CONTROL,
@@ -67,6 +66,7 @@ from cranewatch.protocols._pdu_kernel import (
     O_LO,
     O_PYTHON,
     O_UNIT,
+    PDU_SIGNATURE,
 )
 
 # ---- register table kinds, bits 8-15 of a request's O_UNIT ------------------------------------
@@ -267,7 +267,6 @@ def classify_pdu(arena, pos, n, client, cstate, flow, out, i):
         out[i, O_LO] = -1
         out[i, O_HI] = -1
         out[i, O_FLAGS] = 0
-
 
 
 @kernel

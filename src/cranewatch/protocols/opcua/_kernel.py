@@ -55,7 +55,6 @@ import numpy as np
 
 from cranewatch._jit import kernel
 from cranewatch.protocols._pdu_kernel import (
-    PDU_SIGNATURE,
     D_REQUEST,
     D_RESPONSE,
     F_CONTROL,
@@ -72,6 +71,7 @@ from cranewatch.protocols._pdu_kernel import (
     O_LO,
     O_PYTHON,
     O_UNIT,
+    PDU_SIGNATURE,
     opcua_length,
 )
 

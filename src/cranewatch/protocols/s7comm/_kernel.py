@@ -49,7 +49,6 @@ import numpy as np
 
 from cranewatch._jit import kernel
 from cranewatch.protocols._pdu_kernel import (
-    PDU_SIGNATURE,
     D_REQUEST,
     D_RESPONSE,
     F_CONTROL,
@@ -64,6 +63,7 @@ from cranewatch.protocols._pdu_kernel import (
     O_LO,
     O_PYTHON,
     O_UNIT,
+    PDU_SIGNATURE,
 )
 
 #: bytes of one element per transport size (index = ``s7comm.param.item.transp_size``, 0-32);
