@@ -1,10 +1,11 @@
-"""The compiled tier of the Modbus/TCP analyzer: one numba pass that classifies MBAP units.
+"""The compiled tier of the Modbus/TCP analyzer: a numba function that classifies MBAP units.
 
 Why: on a crane network almost every Modbus PDU is the same read or write poll, millions of
-them per capture, and the Python ``parse`` costs about 5 µs each. ``classify`` reads the
-function code, unit, address range and read/write/control/diagnostic flags of each whole MBAP
-application data unit straight from the dispatcher's byte arena and writes one ``out`` row per
-PDU (the contract is in ``protocols/_pdu_kernel.py``). It agrees with
+them per capture, and the Python ``parse`` costs about 5 µs each. ``classify_pdu`` reads the
+function code, unit, address range and read/write/control/diagnostic flags of a whole MBAP
+application data unit straight from the bytes the dispatcher's stream kernel framed (which
+calls it) and writes one ``out`` row (the contract is in ``protocols/_pdu_kernel.py``;
+``classify`` does the same over arrays of PDUs). It agrees with
 ``ModbusAnalyzer.parse`` on every PDU it does not hand over; a test compares both tiers PDU by
 PDU on the shared captures, and a fuzz test runs it with numba's bounds checking switched on.
 

@@ -2,8 +2,9 @@
 
 A crane HMI polls its PLC over OPC UA with the same few messages, Read and Publish requests and
 their responses, many times a second; decoding each chunk in Python costs several microseconds.
-``classify`` (the contract is in ``protocols/_pdu_kernel.py``) reads those chunks straight from
-the dispatcher's arena and writes the row the Python ``parse`` would have turned into an
+``classify_pdu`` (the contract is in ``protocols/_pdu_kernel.py``; ``classify`` does the same
+over arrays of PDUs) reads those chunks straight from the bytes the dispatcher's stream kernel
+framed and writes the row the Python ``parse`` would have turned into an
 ``Operation``. It compiles only what it can reproduce exactly and hands everything else to
 Python (``O_PYTHON``):
 

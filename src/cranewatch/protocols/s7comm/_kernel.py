@@ -2,9 +2,10 @@
 
 A crane PLC is polled by its HMI and SCADA with the same Read Var and Write Var jobs many times a
 second, so S7comm captures hold millions of near-identical PDUs. The Python ``parse`` of this
-package costs several microseconds each; ``classify`` reads function code, direction, flags and
-the single item's address straight from the dispatcher's byte arena instead (contract in
-``protocols/_pdu_kernel.py``), and hands everything else to ``parse`` with ``O_PYTHON``.
+package costs several microseconds each; ``classify_pdu`` reads function code, direction, flags
+and the single item's address straight from the bytes the dispatcher's stream kernel framed
+instead (contract in ``protocols/_pdu_kernel.py``; ``classify`` does the same over arrays of
+PDUs), and hands everything else to ``parse`` with ``O_PYTHON``.
 
 Compiled, exactly as ``parse`` reports them (a test compares both PDU by PDU on every capture):
 
