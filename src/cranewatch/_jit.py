@@ -24,10 +24,12 @@ cache. Kernel modules import nothing else from cranewatch, which keeps that list
 from __future__ import annotations
 
 import hashlib
+import inspect
 import os
 import tempfile
 import warnings
 from pathlib import Path
+from types import CodeType
 from typing import Any
 
 PACKAGE = Path(__file__).resolve().parent
@@ -102,10 +104,26 @@ def _nrt_flag_supported() -> bool:
 _NO_REFCOUNT = {"_nrt": False} if _nrt_flag_supported() else {}
 
 
+#: code objects of the functions compiled without numba's runtime (``kernel``): loading them
+#: from the cache needs no runtime either (see ``_load_cranewatch_kernels_without_refresh``)
+_WITHOUT_RUNTIME: set[CodeType] = set()
+
+
 def kernel(*args: Any, **kwargs: Any) -> Any:
     """``njit`` for per-packet functions that never allocate: no reference counting."""
+    if not _NO_REFCOUNT:
+        return njit(*args, **kwargs)
     kwargs.update(_NO_REFCOUNT)
-    return njit(*args, **kwargs)
+    if args and inspect.isfunction(args[0]):  # @kernel
+        _WITHOUT_RUNTIME.add(args[0].__code__)
+        return njit(*args, **kwargs)
+    decorate = njit(*args, **kwargs)  # @kernel(...): a signature or options
+
+    def register(function: Any) -> Any:
+        _WITHOUT_RUNTIME.add(function.__code__)  # before numba compiles or loads it
+        return decorate(function)
+
+    return register
 
 
 def _load_cranewatch_kernels_without_refresh() -> None:
@@ -115,7 +133,9 @@ def _load_cranewatch_kernels_without_refresh() -> None:
     registers every implementation module it has (array math, linear algebra, random
     generators, typed containers, cffi, ...), about 0.15 s and 10 MiB on every start, more than
     ingesting half a million packets. A cached function is machine code already and needs none
-    of them, only the runtime its code may call (``rtsys.initialize``). For functions defined in
+    of them, only the runtime its code may call (``rtsys.initialize``, which compiles the
+    runtime's own functions: 25 ms), and a ``kernel`` not even that: it allocates nothing and
+    calls no function that does. For functions defined in
     cranewatch's own package this hook skips the refresh; everything else, and every compile
     (a cache miss), goes numba's normal way, which refreshes the context itself. If a numba
     release renames the parts used here the hook is not installed: slower, never wrong.
@@ -136,7 +156,8 @@ def _load_cranewatch_kernels_without_refresh() -> None:
         source = getattr(getattr(self, "_py_func", None), "__code__", None)
         if source is None or not source.co_filename.startswith(package):
             return load_with_refresh(self, sig, target_context)
-        runtime.initialize(target_context)
+        if source not in _WITHOUT_RUNTIME:
+            runtime.initialize(target_context)
         with self._guard_against_spurious_io_errors():
             return self._load_overload(sig, target_context)
 

@@ -86,7 +86,7 @@ SLOTS = 1 << 10
 POOL_SLOTS = 1 << 6
 RECORDS = 1 << 15
 ARENA = 1 << 23
-AGG_CAPACITY = 1 << 10
+AGG_CAPACITY = 1 << 14  # rows (zeroed lazily by the OS): most captures never grow it
 UNDECIDED, NO_ANALYZER = 0, -1
 GTP_U_PORT = 2152
 
