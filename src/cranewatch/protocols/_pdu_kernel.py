@@ -78,6 +78,20 @@ PDU_SIGNATURE = types.void(
 )
 
 
+@kernel(inline="always")
+def hand_to_python(out, i):
+    """Row ``i`` of ``out`` as a tier leaves a PDU it hands to Python: ``O_PYTHON`` 1, no code,
+    direction, target or exception, no flags."""
+    out[i, O_PYTHON] = 1
+    out[i, O_CODE] = -1
+    out[i, O_DIRECTION] = -1
+    out[i, O_UNIT] = -1
+    out[i, O_LO] = -1
+    out[i, O_HI] = -1
+    out[i, O_FLAGS] = 0
+    out[i, O_EXCEPTION] = -1
+
+
 @kernel(PDU_SIGNATURE)
 def no_tier(arena, pos, n, client, cstate, flow, out, i):
     """Position 0 of the dispatcher's tuple of tiers: streams without a tier (never called

@@ -73,6 +73,7 @@ from cranewatch.protocols._pdu_kernel import (
     O_PYTHON,
     O_UNIT,
     PDU_SIGNATURE,
+    hand_to_python,
     opcua_length,
 )
 
@@ -403,16 +404,6 @@ def _learn_policy(buf, p, end, cstate, flow):
 
 
 # ---- classify ----------------------------------------------------------------------------------
-@kernel
-def _hand_to_python(out, i):
-    out[i, O_PYTHON] = 1
-    out[i, O_CODE] = -1
-    out[i, O_DIRECTION] = -1
-    out[i, O_UNIT] = -1
-    out[i, O_LO] = -1
-    out[i, O_HI] = -1
-    out[i, O_FLAGS] = 0
-    out[i, O_EXCEPTION] = -1
 
 
 @kernel
@@ -493,7 +484,7 @@ def _message(buf, p, end, from_client, out, i):
 
 @kernel
 def _classify_one(arena, p, n, from_client, cstate, flow, out, i):
-    _hand_to_python(out, i)
+    hand_to_python(out, i)
     end = p + n
     if n < 8 or opcua_length(arena, p, end) <= 0:
         return  # not a valid message header: Python reports it

@@ -58,13 +58,13 @@ from cranewatch.protocols._pdu_kernel import (
     F_WRITE,
     O_CODE,
     O_DIRECTION,
-    O_EXCEPTION,
     O_FLAGS,
     O_HI,
     O_LO,
     O_PYTHON,
     O_UNIT,
     PDU_SIGNATURE,
+    hand_to_python,
 )
 
 #: bytes of one element per transport size (index = ``s7comm.param.item.transp_size``, 0-32);
@@ -212,14 +212,7 @@ def classify_pdu(arena, pos, n, client, cstate, flow, out, i):
     o = pos
     f = flow
     d = 0 if client != 0 else 1
-    out[i, O_PYTHON] = 1
-    out[i, O_CODE] = -1
-    out[i, O_DIRECTION] = -1
-    out[i, O_UNIT] = -1
-    out[i, O_LO] = -1
-    out[i, O_HI] = -1
-    out[i, O_FLAGS] = 0
-    out[i, O_EXCEPTION] = -1
+    hand_to_python(out, i)
     # a COTP DT: TPKT 03 00 <length>, LI, code 0xF? and the TPDU-NR byte with the EOT bit
     if n < 7 or _b(arena, o) != _TPKT_VERSION or _b(arena, o + 1) != 0:
         return
