@@ -81,37 +81,66 @@ class IngestReport:
 
 class _StagedTable:
     """Streams record batches of one table into a Parquet file while the capture's SHA-256 is
-    still unknown; ``finish`` writes the final file with it filled in."""
+    still unknown; ``finish`` writes the final file with it filled in.
+
+    Batches arrive small and often (the flows and coverage rows of each chunk, the operations of
+    each ended flow); they are gathered into row groups of ``ROW_GROUP_ROWS``. A row group per
+    batch would make the file's footer, kept in memory by the writer and read back whole by
+    ``finish``, grow with the length of the capture."""
+
+    ROW_GROUP_ROWS = 1 << 16
 
     def __init__(self, path: Path, schema: pa.Schema) -> None:
         self.path = path
         self.schema = schema
         self.writer: pq.ParquetWriter | None = None
         self.rows = 0
+        self.pending: list[pa.RecordBatch] = []
+        self.pending_rows = 0
 
     def write(self, batch: pa.RecordBatch) -> None:
-        if self.writer is None:
-            self.writer = pq.ParquetWriter(self.path, self.schema, **PARQUET_OPTIONS)
-        self.writer.write_batch(batch)
+        self.pending.append(batch)
+        self.pending_rows += batch.num_rows
         self.rows += batch.num_rows
+        if self.pending_rows >= self.ROW_GROUP_ROWS:
+            self._flush()
 
     def write_table(self, table: pa.Table) -> None:
         for batch in table.to_batches():
             self.write(batch)
+
+    def _flush(self) -> None:
+        if not self.pending:
+            return
+        if self.writer is None:
+            self.writer = pq.ParquetWriter(self.path, self.schema, **PARQUET_OPTIONS)
+        self.writer.write_table(pa.Table.from_batches(self.pending, self.schema))
+        self.pending, self.pending_rows = [], 0
 
     def finish(self, target: Path, sha256: str, tail: pa.Table | None = None) -> None:
         """Write the final file with the capture's SHA-256 filled in, batch by batch: the
         staged batches, then ``tail`` (rows that were kept in memory to the end)."""
         tail_batches = tail.to_batches() if tail is not None else []
         self.rows += sum(b.num_rows for b in tail_batches)
+        # rows not written yet go first, straight from memory
+        tail_batches = [*self.pending, *tail_batches]
+        self.pending, self.pending_rows = [], 0
         if self.writer is None and not tail_batches:
             pq.write_table(empty_table(self.schema), target, **PARQUET_OPTIONS)
             return
         if self.writer is not None:
             self.writer.close()
         staged = pq.ParquetFile(self.path).iter_batches(batch_size=65536) if self.writer else ()
+        # the rows held in memory, in row groups of the same size as the staged ones
+        held = (
+            pa.Table.from_batches(tail_batches, self.schema)
+            .combine_chunks()
+            .to_batches(max_chunksize=self.ROW_GROUP_ROWS)
+            if tail_batches
+            else []
+        )
         with pq.ParquetWriter(target, self.schema, **PARQUET_OPTIONS) as out:
-            for batch in (*staged, *tail_batches):
+            for batch in (*staged, *held):
                 sha = repeated_string(sha256, batch.num_rows)
                 out.write_batch(batch.set_column(0, self.schema.field(0), sha))
         if self.writer is not None:
@@ -250,6 +279,9 @@ def ingest_file(
                     identities = dispatcher.identities_table(result.sha256)
                     names = dispatcher.names_table(result.sha256)
                     sessions = dispatcher.sessions_table(result.sha256)
+                    # its facts and buffers are in these tables now: free them before the
+                    # tables are written and the derived ones built (the peak of a long capture)
+                    dispatcher = None
                 else:
                     rest = None
                     identities = empty_table(IDENTITIES.arrow)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import os
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -136,6 +137,11 @@ def ingest(
 
     if idle_timeout < 0:
         raise CranewatchError("--idle-timeout must be 0 (never) or a positive number of seconds")
+    # pyarrow's default allocator (mimalloc) keeps the pages of the many small tables an ingest
+    # builds; glibc's gives them back: 25 MiB less at 5M packets, and memory no longer growing
+    # with the capture's length, at the same speed. Read by pyarrow at its first allocation,
+    # so set before the engine's modules load; a user's own choice stands.
+    os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
     discovered = discover(paths)
     if discovered[0]:
         # hash the first capture on another core while the engine's modules load

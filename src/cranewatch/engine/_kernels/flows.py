@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cranewatch._jit import kernel, njit
+from cranewatch._jit import kernel
 from cranewatch.engine._kernels.hashtable import find_slot, rehash
 from cranewatch.engine._kernels.layout import (
     C_AGEN,
@@ -221,33 +221,42 @@ def flow_update(fk, fs, w, pk, li, ts, frame, wirelen, idle_ns, out_k, out_s, co
     return slot, side
 
 
-@njit
-def expire_flows(fk, fs, now, idle_ns, new_capacity):
+def expire_flows(
+    fk: np.ndarray, fs: np.ndarray, now: int, idle_ns: int, new_capacity: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
     """Emit flows idle for longer than ``idle_ns`` and rehash the rest into ``new_capacity``.
 
-    Returns (keys, stats, emitted_keys, emitted_stats, live_count).
+    Returns (keys, stats, emitted_keys, emitted_stats, live_count). numpy allocates, kernels
+    fill (see ``hashtable.rehash``).
     """
-    n_exp = 0
-    if idle_ns > 0:
-        for r in range(fk.shape[0]):
-            if fs[r, F_USED] != 0 and now - fs[r, F_LAST_TS] > idle_ns:
-                n_exp += 1
+    n_exp = _count_idle(fs, now, idle_ns) if idle_ns > 0 else 0
     ek = np.zeros((n_exp, N_KEY), dtype=np.int64)
     es = np.zeros((n_exp, N_FSTATS), dtype=np.int64)
-    e = 0
     if n_exp > 0:
-        for r in range(fk.shape[0]):
-            if fs[r, F_USED] != 0 and now - fs[r, F_LAST_TS] > idle_ns:
-                for j in range(N_KEY):
-                    ek[e, j] = fk[r, j]
-                for j in range(N_FSTATS):
-                    es[e, j] = fs[r, j]
-                es[e, F_END] = END_IDLE
-                fs[r, F_USED] = 0
-                e += 1
+        _take_idle(fk, fs, now, idle_ns, ek, es)
     nk, ns = rehash(fk, fs, new_capacity)
-    live = 0
-    for r in range(ns.shape[0]):
-        if ns[r, F_USED] != 0:
-            live += 1
-    return nk, ns, ek, es, live
+    return nk, ns, ek, es, int(np.count_nonzero(ns[:, F_USED]))
+
+
+@kernel
+def _count_idle(fs, now, idle_ns):
+    n = 0
+    for r in range(fs.shape[0]):
+        if fs[r, F_USED] != 0 and now - fs[r, F_LAST_TS] > idle_ns:
+            n += 1
+    return n
+
+
+@kernel
+def _take_idle(fk, fs, now, idle_ns, ek, es):
+    """Copy the idle flows into ``ek``/``es`` (as ended by idleness) and free their rows."""
+    e = 0
+    for r in range(fk.shape[0]):
+        if fs[r, F_USED] != 0 and now - fs[r, F_LAST_TS] > idle_ns:
+            for j in range(N_KEY):
+                ek[e, j] = fk[r, j]
+            for j in range(N_FSTATS):
+                es[e, j] = fs[r, j]
+            es[e, F_END] = END_IDLE
+            fs[r, F_USED] = 0
+            e += 1

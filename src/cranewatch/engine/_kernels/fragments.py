@@ -8,7 +8,9 @@ fragment never comes are counted as orphans.
 
 from __future__ import annotations
 
-from cranewatch._jit import kernel, njit
+import numpy as np
+
+from cranewatch._jit import kernel
 from cranewatch.engine._kernels.hashtable import find_slot, rehash
 from cranewatch.engine._kernels.layout import (
     C_FRAGS,
@@ -178,18 +180,25 @@ def later_fragment(rk, rs, fk, fs, w, rw, pk, ts, frame, wirelen, counters):
     return slot
 
 
-@njit
-def expire_frags(rk, rs, now, timeout_ns, new_capacity, counters):
+def expire_frags(
+    rk: np.ndarray,
+    rs: np.ndarray,
+    now: int,
+    timeout_ns: int,
+    new_capacity: int,
+    counters: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
     """Drop fragment groups older than ``timeout_ns``; pending frames become orphans."""
+    _drop_old(rk, rs, now, timeout_ns, counters)
+    nk, ns = rehash(rk, rs, new_capacity)
+    counters[C_FRAGS] = int(np.count_nonzero(ns[:, R_USED]))
+    return nk, ns
+
+
+@kernel
+def _drop_old(rk, rs, now, timeout_ns, counters):
     for r in range(rk.shape[0]):
         if rs[r, R_USED] != 0 and (timeout_ns < 0 or now - rs[r, R_LAST_TS] > timeout_ns):
             if rs[r, R_NLAYERS] == 0:
                 counters[C_SKIP0 + SK_FRAGMENT_ORPHAN] += rs[r, R_PEND_PKTS]
             rs[r, R_USED] = 0
-    nk, ns = rehash(rk, rs, new_capacity)
-    live = 0
-    for r in range(ns.shape[0]):
-        if ns[r, R_USED] != 0:
-            live += 1
-    counters[C_FRAGS] = live
-    return nk, ns

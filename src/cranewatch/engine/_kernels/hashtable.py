@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cranewatch._jit import kernel, njit
+from cranewatch._jit import kernel
 
 _K = (
     -7046029254386353131,  # 0x9E3779B97F4A7C15
@@ -31,7 +31,7 @@ def avalanche(h):
     return h ^ ((h >> 29) & 0x7FFFFFFFF)
 
 
-@njit
+@kernel(inline="always")
 def hash_row(keys, row, nkey):
     h = np.int64(0)
     for j in range(nkey):
@@ -66,13 +66,22 @@ def find_slot(keys, stats, w, nkey):
         i = (i + 1) & mask
 
 
-@njit
-def rehash(keys, stats, new_capacity):
-    """Copy the used rows of a table into a fresh table of ``new_capacity`` (a power of two)."""
-    nkey = keys.shape[1]
-    nk = np.zeros((new_capacity, nkey), dtype=np.int64)
+def rehash(keys: np.ndarray, stats: np.ndarray, new_capacity: int) -> tuple[np.ndarray, np.ndarray]:
+    """Copy the used rows of a table into a fresh table of ``new_capacity`` (a power of two).
+
+    numpy allocates the new table and a ``kernel`` fills it: a compiled function that allocates
+    would need numba's runtime, which costs 25 ms and ~20 MiB to set up in every process that
+    first grows a table."""
+    nk = np.zeros((new_capacity, keys.shape[1]), dtype=np.int64)
     ns = np.zeros((new_capacity, stats.shape[1]), dtype=np.int64)
-    mask = new_capacity - 1
+    _rehash_into(keys, stats, nk, ns)
+    return nk, ns
+
+
+@kernel
+def _rehash_into(keys, stats, nk, ns):
+    nkey = keys.shape[1]
+    mask = nk.shape[0] - 1
     for r in range(keys.shape[0]):
         if stats[r, 0] == 0:
             continue
@@ -83,4 +92,3 @@ def rehash(keys, stats, new_capacity):
             nk[i, j] = keys[r, j]
         for j in range(stats.shape[1]):
             ns[i, j] = stats[r, j]
-    return nk, ns
