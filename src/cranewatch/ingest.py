@@ -99,6 +99,8 @@ class _StagedTable:
         self.pending_rows = 0
 
     def write(self, batch: pa.RecordBatch) -> None:
+        if self.writer is None:  # the partial file exists from the first rows on
+            self.writer = pq.ParquetWriter(self.path, self.schema, **PARQUET_OPTIONS)
         self.pending.append(batch)
         self.pending_rows += batch.num_rows
         self.rows += batch.num_rows
@@ -110,10 +112,8 @@ class _StagedTable:
             self.write(batch)
 
     def _flush(self) -> None:
-        if not self.pending:
+        if not self.pending or self.writer is None:
             return
-        if self.writer is None:
-            self.writer = pq.ParquetWriter(self.path, self.schema, **PARQUET_OPTIONS)
         self.writer.write_table(pa.Table.from_batches(self.pending, self.schema))
         self.pending, self.pending_rows = [], 0
 
