@@ -135,10 +135,10 @@ def _load_cranewatch_kernels_without_refresh() -> None:
     ingesting half a million packets. A cached function is machine code already and needs none
     of them, only the runtime its code may call (``rtsys.initialize``, which compiles the
     runtime's own functions: 25 ms), and a ``kernel`` not even that: it allocates nothing and
-    calls no function that does. For functions defined in
-    cranewatch's own package this hook skips the refresh; everything else, and every compile
-    (a cache miss), goes numba's normal way, which refreshes the context itself. If a numba
-    release renames the parts used here the hook is not installed: slower, never wrong.
+    calls no function that does. For functions defined in cranewatch's own package this hook
+    skips the refresh; everything else, and every compile (a cache miss), goes numba's normal
+    way, which refreshes the context itself. If a numba release renames the parts used here the
+    hook is not installed: slower, never wrong.
     """
     from numba.core import caching
     from numba.core.runtime import nrt

@@ -96,7 +96,7 @@ def hand_to_python(out, i):
 def no_tier(arena, pos, n, client, cstate, flow, out, i):
     """Position 0 of the dispatcher's tuple of tiers: streams without a tier (never called
     for them; it hands the PDU to Python should it be)."""
-    out[i, O_PYTHON] = 1
+    hand_to_python(out, i)
 
 
 # ---- stream framings --------------------------------------------------------------------------
@@ -110,6 +110,9 @@ MAX_STORED = 72 * 1024  # bytes of one PDU kept: a whole TPKT (64 KiB) or 64 KiB
 
 _MBAP_MAX = 254
 _TPKT_MIN = 7
+#: the shortest PDU any compiled framing cuts (TPKT; MBAP needs 8 bytes, OPC UA 16): bounds the
+#: number of PDUs a segment can hold
+MIN_PDU = _TPKT_MIN
 _OPCUA_MAX_CHUNK = 1 << 24
 
 

@@ -245,10 +245,11 @@ class Dispatcher:
         self.agg_keys, self.agg_stats = G.new_table(AGG_CAPACITY)
         # the stream kernel calls the tiers through this tuple (``ss[s, K.S_TIER]``; position
         # 0 stands for "no tier" and keeps the tuple's type the same, whatever the tiers)
-        self.tier_position = {a: position + 1 for position, a in enumerate(sorted(self.tier))}
+        tiered = sorted(self.tier)
+        self.tier_position = {a: position + 1 for position, a in enumerate(tiered)}
         self.tier_functions = tuple(
             _TierFunction(function)
-            for function in (no_tier, *(self.tier[a].classify_pdu for a in sorted(self.tier)))
+            for function in (no_tier, *(self.tier[a].classify_pdu for a in tiered))
         )
         self.scratch = np.zeros((1, N_OUT), np.int64)
         self.route = np.zeros(1 << 12, np.int8)
@@ -311,8 +312,9 @@ class Dispatcher:
     def _packets(self, batch: PacketBatch) -> None:
         rows, data = batch.rows, batch.data
         n = len(rows)
-        if n and int(rows[:, L.PB_FLOW_ID].max()) >= len(self.decision):
-            self._grow_flows(int(rows[:, L.PB_FLOW_ID].max()))
+        top = int(rows[:, L.PB_FLOW_ID].max()) if n else -1
+        if top >= len(self.decision):
+            self._grow_flows(top)
         if len(self.route) < n:
             self.route = np.zeros(max(n, 2 * len(self.route)), np.int8)
         route = self.route[:n]

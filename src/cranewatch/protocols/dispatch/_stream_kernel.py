@@ -26,7 +26,8 @@ Records (``rec[r, R_*]``) point into ``arena`` (uint8), which also receives the 
 returns ``(row, status)``: ``ST_DONE`` when all rows were handled, ``ST_FLUSH`` when the output
 is full (the caller consumes the records and calls again from ``row``), ``ST_GROW`` when the
 carry pool has no free slot, ``ST_GROW_TABLE`` when the operations table may not hold the PDUs
-of the next segment (the caller grows it and calls again from ``row``). Why by hand: no packet library offers a reassembler that runs
+of the next segment (the caller grows it and calls again from ``row``). Why by hand: no packet
+library offers a reassembler that runs
 inside numba over the engine's arrays; the bookkeeping is a few counters per stream.
 """
 
@@ -49,6 +50,7 @@ from cranewatch.engine._kernels.layout import (
 from cranewatch.protocols._pdu_kernel import (
     FRAMING_NONE,
     MAX_STORED,
+    MIN_PDU,
     N_OUT,
     O_PYTHON,
     pdu_length,
@@ -119,8 +121,6 @@ ST_DONE = 0
 ST_FLUSH = 1
 ST_GROW = 2
 ST_GROW_TABLE = 3
-
-MIN_PDU = 7  # bytes of the shortest PDU a compiled framing cuts (TPKT + COTP); bounds PDUs/segment
 
 SEQ_MASK = 0xFFFFFFFF
 
