@@ -16,7 +16,6 @@ import contextlib
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import uuid
@@ -27,6 +26,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from tests.conftest import missing
+from tests.ports import free_port
 
 if TYPE_CHECKING:
     from cranewatch.store.registry import Registry
@@ -42,13 +42,6 @@ def _postgres_bin(name: str) -> str | None:
     return candidates[-1] if candidates else shutil.which(name)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 class ThrowawayCluster:
     """A PostgreSQL cluster in a temporary folder, trusting local connections, for one session."""
 
@@ -56,7 +49,7 @@ class ThrowawayCluster:
         self.root = Path(tempfile.mkdtemp(prefix="cranewatch-pg-"))
         self.root.chmod(0o755)  # the postgres user must traverse it
         self.data = self.root / "data"
-        self.port = _free_port()
+        self.port = free_port()
         self.started = False
 
     def _run(self, *argv: str) -> None:

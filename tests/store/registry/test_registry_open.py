@@ -19,7 +19,7 @@ from alembic.runtime.migration import MigrationContext
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import create_engine, text
-from tests.registry_fixtures import _free_port
+from tests.ports import free_port
 from tests.store.registry.samples import rich_port
 
 from cranewatch.errors import RegistryError
@@ -164,7 +164,7 @@ def test_any_text_gives_a_url_or_a_registry_error(text_url: str) -> None:
 
 
 def test_unreachable_postgresql_fails_fast_with_the_password_masked() -> None:
-    url = f"postgresql://alice:s3cret@127.0.0.1:{_free_port()}/cranewatch"
+    url = f"postgresql://alice:s3cret@127.0.0.1:{free_port()}/cranewatch"
     started = time.monotonic()
     with pytest.raises(RegistryError) as caught:
         Registry.open(url)
