@@ -376,21 +376,41 @@ class Dispatcher:
         rest runs through the stream kernel in frame order."""
         held = np.flatnonzero(route == R.R_TCP_HELD)
         if len(held):
-            replays: list[int] = []
-            for r in held.tolist():
-                f = int(rows[r, L.PB_FLOW_ID])
-                decision = self.decision[f]
-                if decision != UNDECIDED:
-                    if decision > 0:  # decided earlier in this batch
-                        route[r] = R.R_TCP
-                    continue
-                self._hold(f, rows[r], data)
-                if self._try_decide(f, final=False):
-                    replays.append(f)
-            self._replay(replays)
+            self._hold_and_decide(rows, data, route, held)
         sel = np.flatnonzero(route == R.R_TCP)
         if len(sel):
             self._run_streams(rows, sel, data)
+
+    def _hold_and_decide(
+        self, rows: np.ndarray, data: np.ndarray, route: np.ndarray, held: np.ndarray
+    ) -> None:
+        """Hold the frames of undecided flows until each flow is decided; the frames after the
+        deciding one go to the stream kernel (``route``), the held ones are replayed first.
+
+        A flow's decision depends on its own frames only, so they are visited flow by flow,
+        and once a flow is decided the rest of its frames in the batch are re-routed in one
+        step: a capture's first batches hold nearly every frame of every flow, and a Python
+        step per frame cost more than the decisions. Flows are replayed in the order their
+        deciding frames had in the batch, as a frame-by-frame visit would."""
+        flows = rows[held, L.PB_FLOW_ID]
+        order = np.argsort(flows, kind="stable")
+        held, flows = held[order], flows[order]
+        starts = np.flatnonzero(np.concatenate(([True], flows[1:] != flows[:-1])))
+        ends = np.append(starts[1:], len(held))
+        decided_at: list[tuple[int, int]] = []
+        for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
+            f = int(flows[start])
+            for i in range(start, end):
+                r = int(held[i])
+                self._hold(f, rows[r], data)
+                if self._try_decide(f, final=False):
+                    decided_at.append((r, f))
+                if self.decision[f] != UNDECIDED:
+                    if self.decision[f] > 0:
+                        route[held[i + 1 : end]] = R.R_TCP
+                    break
+        decided_at.sort()
+        self._replay([f for _, f in decided_at])
 
     def _hold(self, f: int, row: np.ndarray, data: np.ndarray) -> None:
         held = self.held.get(f)
