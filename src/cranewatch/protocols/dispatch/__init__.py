@@ -93,13 +93,14 @@ GTP_U_PORT = 2152
 
 @dataclass
 class _Held:
-    """Frames of a flow not decided yet: (packet-batch row, payload) in arrival order.
+    """Frames of a flow not decided yet: (packet-batch row, payload) in arrival order (a TCP
+    row as the batch's numpy row, a datagram's as a list of its fields).
 
     ``sides`` holds each direction's first bytes in sequence order for ``detect``: bytes seen
     before are left out and collecting stops at a hole (what follows it is not the
     continuation). ``first`` is how many of them came in the side's first segment."""
 
-    rows: list[tuple[np.ndarray, bytes]] = field(default_factory=list)
+    rows: list[tuple[Any, bytes]] = field(default_factory=list)
     sides: list[bytearray] = field(default_factory=lambda: [bytearray(), bytearray()])
     segments: list[int] = field(default_factory=lambda: [0, 0])
     first: list[int] = field(default_factory=lambda: [0, 0])
@@ -261,6 +262,7 @@ class Dispatcher:
         self.sessions.grow_flows(cap)
         self.flows: dict[int, _FlowState] = {}
         self.held: dict[int, _Held] = {}
+        self._l2_taken: dict[int, Decision] = {}
         self.ended: list[tuple[np.ndarray, np.ndarray]] = []
         self.flow_info: dict[int, FlowInfo] = {}
 
@@ -678,14 +680,16 @@ class Dispatcher:
 
     # ================================================================ UDP and layer 2
     def _datagrams(self, rows: np.ndarray, data: np.ndarray, idx: np.ndarray, layer2: bool) -> None:
-        for r in idx.tolist():
-            row = rows[r]
-            f = int(row[L.PB_FLOW_ID])
+        # rows as Python lists and bytes cut from a memoryview: a numpy scalar per field and a
+        # numpy view per payload cost more than the parse of a small message
+        buffer = data.data
+        for row in rows[idx].tolist():
+            f = row[L.PB_FLOW_ID]
             if (self.decision[f] == NO_ANALYZER or self.stopped[f]) and not layer2:
                 continue
-            off, n = int(row[L.PB_PAYLOAD_OFF]), int(row[L.PB_PAYLOAD_CAPLEN])
-            payload = bytes(data[off : off + n])
-            side = int(row[L.PB_DIR])
+            off = row[L.PB_PAYLOAD_OFF]
+            payload = buffer[off : off + row[L.PB_PAYLOAD_CAPLEN]].tobytes()
+            side = row[L.PB_DIR]
             from_client = side == 0
             if layer2:
                 self._frame_l2(f, row, payload, from_client, side)
@@ -694,9 +698,9 @@ class Dispatcher:
                 held = self.held.get(f)
                 if held is None:
                     held = self.held[f] = _Held()
-                held.rows.append((row.copy(), payload))
-                port = max(int(row[L.PB_DPORT] if side == 0 else row[L.PB_SPORT]), 0)
-                candidates = self.by_ip_proto.get(int(row[L.PB_PROTO]), self.udp)
+                held.rows.append((row, payload))
+                port = max(row[L.PB_DPORT] if side == 0 else row[L.PB_SPORT], 0)
+                candidates = self.by_ip_proto.get(row[L.PB_PROTO], self.udp)
                 decision = decide_datagram(candidates, payload, from_client, port)
                 if decision is None:
                     if len(held.rows) >= HOLD_DATAGRAMS:
@@ -704,11 +708,11 @@ class Dispatcher:
                     continue
                 self._assign(f, decision, tcp=False)
                 for hrow, hpay in self.held.pop(f).rows:
-                    self._datagram(f, hrow, hpay, int(hrow[L.PB_DIR]))
+                    self._datagram(f, hrow, hpay, hrow[L.PB_DIR])
                 continue
             self._datagram(f, row, payload, side)
 
-    def _datagram(self, f: int, row: np.ndarray, payload: bytes, side: int) -> None:
+    def _datagram(self, f: int, row: list[int], payload: bytes, side: int) -> None:
         if self.stopped[f]:
             return
         fs = self.flows[f]
@@ -720,16 +724,16 @@ class Dispatcher:
             side == 0,
             f,
             side,
-            int(row[L.PB_TS]),
-            int(row[L.PB_FRAME]),
+            row[L.PB_TS],
+            row[L.PB_FRAME],
         )
 
     def _frame_l2(
-        self, f: int, row: np.ndarray, payload: bytes, from_client: bool, side: int
+        self, f: int, row: list[int], payload: bytes, from_client: bool, side: int
     ) -> None:
         """Layer-2 protocols share EtherTypes with cyclic traffic (PROFINET RT), so every frame
         is recognised on its own."""
-        ethertype = int(row[L.PB_ETHERTYPE])
+        ethertype = row[L.PB_ETHERTYPE]
         if ethertype == 0:
             candidates = self.llc.get(payload[0], []) if payload else []
         else:
@@ -744,7 +748,7 @@ class Dispatcher:
             # the one analyzer of this EtherType (ARP, LLDP) already took the flow: its parse
             # judges the frame (an error if it is not one), no detect per frame. Not for LLC
             # frames: a SNAP SAP carries CDP, DTP, VTP and more to the same address
-            decision: Decision | None = Decision(fs.analyzer, CONTENT, 1.0)
+            decision: Decision | None = self._taken_by(fs.analyzer)
         else:
             decision = decide_datagram(candidates, payload, from_client, 0) if candidates else None
         if decision is None:
@@ -765,9 +769,17 @@ class Dispatcher:
             from_client,
             f,
             side,
-            int(row[L.PB_TS]),
-            int(row[L.PB_FRAME]),
+            row[L.PB_TS],
+            row[L.PB_FRAME],
         )
+
+    def _taken_by(self, analyzer: int) -> Decision:
+        """The decision of a layer-2 frame whose flow the one analyzer of its EtherType took
+        (made once per analyzer, not per frame)."""
+        decision = self._l2_taken.get(analyzer)
+        if decision is None:
+            decision = self._l2_taken[analyzer] = Decision(analyzer, CONTENT, 1.0)
+        return decision
 
     def _screen_frame_ids(self, rows: np.ndarray, data: np.ndarray, idx: np.ndarray) -> np.ndarray:
         """Drop, in bulk, layer-2 frames whose first 16-bit word (a PROFINET frame id) no

@@ -102,6 +102,15 @@ class OperationRow:
 
     def add(self, ts: int, frame: int) -> None:
         """One more PDU, at ``ts`` in ``frame``."""
+        frames = self.frames
+        if self.pdus and len(frames) >= G.EXAMPLE_FRAMES and frame > frames[-1]:
+            # the common case of a busy row (every PDU of a polling loop comes through here)
+            if ts < self.first_ts:
+                self.first_ts = ts
+            elif ts > self.last_ts:
+                self.last_ts = ts
+            self.pdus += 1
+            return
         self.merge(ts, ts, [frame], 1)
 
     def merge(self, first_ts: int, last_ts: int, frames: list[int], pdus: int) -> None:
@@ -176,12 +185,14 @@ class Facts:
             row = self.operations[key] = OperationRow(op.name)
             self.op_keys.setdefault(flow, []).append(key)
         row.add(ts, frame)
-        row.flags |= _flag_bits(op)
+        if op.is_read or op.is_write or op.is_control or op.is_diagnostic:
+            row.flags |= _flag_bits(op)
         if op.exception is not None:
             row.exceptions += 1
         if error:
             row.errors += 1
-        row.target(op.target)
+        if op.target:
+            row.target(op.target)
 
     def add_identity(self, flow: int, side: int, fact: IdentityFact, ts: int, frame: int) -> None:
         about = side if fact.about == "sender" else 1 - side
