@@ -25,6 +25,7 @@ does no loop protection of its own beyond recursion depth and skips the sections
 from __future__ import annotations
 
 import ipaddress
+import socket
 from dataclasses import dataclass, field
 
 MAX_NAME = 255  # RFC 1035 2.3.4: a name is at most 255 octets on the wire
@@ -163,7 +164,7 @@ def _decode_rdata(msg: bytes, start: int, rdlen: int, rec: Record) -> None:
     if rtype == 1:
         if rdlen != 4:
             raise WireError(f"A record of {rdlen} bytes")
-        rec.value = str(ipaddress.IPv4Address(rdata))
+        rec.value = socket.inet_ntoa(rdata)  # as ipaddress writes it, faster
     elif rtype == 28:
         if rdlen != 16:
             raise WireError(f"AAAA record of {rdlen} bytes")

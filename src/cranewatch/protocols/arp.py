@@ -36,7 +36,7 @@ scapy's or dpkt's ARP layers would cost far more per frame than the decoding its
 
 from __future__ import annotations
 
-import ipaddress
+import socket
 from typing import Any, Literal
 
 from cranewatch.protocols._base import IdentityFact, Operation, ParseResult
@@ -66,12 +66,12 @@ BROADCAST_MAC = "ff:ff:ff:ff:ff:ff"
 
 
 def _mac(raw: bytes) -> str:
-    return ":".join(f"{b:02x}" for b in raw)
+    return raw.hex(":")
 
 
 def _paddr(raw: bytes, ptype: int) -> str:
     if ptype == PTYPE_IPV4 and len(raw) == 4:
-        return str(ipaddress.IPv4Address(raw))
+        return socket.inet_ntoa(raw)  # as ipaddress writes it, at a tenth of the cost
     return raw.hex()
 
 

@@ -28,7 +28,7 @@ mode 6/7 control and private messages). The header is a fixed 48-byte structure.
 
 from __future__ import annotations
 
-import ipaddress
+import socket
 from typing import Any, Literal
 
 from cranewatch.protocols._base import IdentityFact, Operation, ParseResult
@@ -65,7 +65,7 @@ MONLIST_CODES = {20, 42}
 def _refid(stratum: int, raw: bytes) -> str:
     if stratum <= 1:
         return raw.rstrip(b"\x00").decode("ascii", errors="replace")
-    return str(ipaddress.IPv4Address(raw))
+    return socket.inet_ntoa(raw)
 
 
 def _plausible_header(payload: bytes) -> bool:
