@@ -1,5 +1,5 @@
 """Allow ``python -m cranewatch``."""
 
-from cranewatch.cli import run
+from cranewatch._launch import run
 
 run()
