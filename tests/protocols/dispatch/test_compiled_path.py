@@ -7,10 +7,15 @@
   hundreds of times on the synthetic capture: the tables must not change.
 - A tier whose ``classify_pdu`` is not compiled with ``PDU_SIGNATURE`` (a plugin's plain
   function) is not called from the kernel: its analyzer runs in Python.
+- A TCP segment bigger than the record buffers can take (segmentation offload: up to 256 KiB
+  in one frame) makes them grow instead of making the kernel stop before it forever.
 """
 
 from __future__ import annotations
 
+import struct
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +23,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.capture_builder import ACK, PSH, SYN, ether, ipv4, pcap, tcp
 from tests.runners import plain_rows
 
 import cranewatch.protocols.dispatch as dispatch
@@ -190,3 +196,54 @@ def test_a_tier_without_the_pdu_signature_leaves_its_analyzer_in_python(
     # the other tiers still ran compiled
     s7 = [r for r in with_plain["operations"] if r["protocol"] == "s7comm"]
     assert s7 == [r for r in compiled["operations"] if r["protocol"] == "s7comm"]
+
+
+# ------------------------------------------------------------------------- big segments
+
+
+def _offload_capture(path: Path, requests: int) -> None:
+    """A Modbus/TCP session whose client sends ``requests`` Read Holding Registers requests in
+    one TCP segment, as a host with segmentation offload captures it: IPv4 total length 0
+    and far more than 64 KiB of payload in one frame."""
+    client, server = ("02:00:00:00:00:01", "10.0.0.1"), ("02:00:00:00:00:02", "10.0.0.2")
+    payload = b"".join(
+        struct.pack("!HHHBBHH", i & 0xFFFF, 0, 6, 1, 3, i % 100, 2) for i in range(requests)
+    )
+
+    def frame(sender: tuple[str, str], receiver: tuple[str, str], segment: bytes,
+              total_length: int | None = None) -> bytes:  # fmt: skip
+        packet = ipv4(sender[1], receiver[1], 6, segment, total_length=total_length)
+        return ether(receiver[0], sender[0], 0x0800, packet)
+
+    frames = [
+        frame(client, server, tcp(40000, 502, SYN, seq=100)),
+        frame(server, client, tcp(502, 40000, SYN | ACK, seq=900, ack=101)),
+        frame(client, server, tcp(40000, 502, ACK, seq=101, ack=901)),
+        frame(client, server, tcp(40000, 502, PSH | ACK, payload, seq=101, ack=901), 0),
+        frame(server, client, tcp(502, 40000, ACK, seq=901, ack=101 + len(payload))),
+    ]
+    path.write_bytes(pcap((i * 1_000_000, f) for i, f in enumerate(frames)))
+
+
+def test_a_segment_larger_than_the_record_buffers_is_analysed_not_looped_on(
+    tmp_path: Path,
+) -> None:
+    """A 120 KB segment needs room for 60,000 records before the kernel starts on it, more than
+    the buffers hold: they grow (in a subprocess with a time limit, so that a regression shows
+    as a failure, not as a hung suite) and every request is counted."""
+    requests = 10_000
+    capture = tmp_path / "offload.pcap"
+    _offload_capture(capture, requests)
+    assert capture.stat().st_size > 120_000
+    assert requests * 12 // 2 + 3 > dispatch.RECORDS
+    workspace = tmp_path / "ws"
+    done = subprocess.run(
+        [sys.executable, "-m", "cranewatch", "-w", str(workspace), "ingest", "-q", str(capture)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    rows = _tables(Workspace.open(workspace))["operations"]
+    reads = [r for r in rows if r["protocol"] == "modbus" and r["code"] == 3]
+    assert sum(r["pdus"] for r in reads) == requests

@@ -558,9 +558,14 @@ class Dispatcher:
                 self.scratch, self.agg_keys, self.agg_stats, self.agg_used,
                 int(self.agg_keys.shape[0] * 0.7), self.agg_w,
             )  # fmt: skip
+            emptied = self.ctl[K.X_RECS] == 0 and self.ctl[K.X_ARENA] == 0
             self._consume_records()
             if status == K.ST_DONE:
                 return
+            if status == K.ST_FLUSH and emptied:
+                # the next segment alone needs more room than the buffers have (a capture
+                # taken with segmentation offload has TCP segments of up to 256 KiB)
+                self._grow_records()
             if status == K.ST_GROW:
                 self._grow_pool()
             elif status == K.ST_GROW_TABLE:
@@ -1055,6 +1060,10 @@ class Dispatcher:
             new[: len(old)] = old
             setattr(self, name, new)
         self.sessions.grow_flows(cap)
+
+    def _grow_records(self) -> None:
+        self.rec = np.zeros((2 * len(self.rec), K.N_REC), np.int64)
+        self.arena = np.zeros(2 * len(self.arena), np.uint8)
 
     def _grow_slots(self) -> None:
         n = len(self.slot_flow)
