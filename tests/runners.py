@@ -141,8 +141,8 @@ def cli_env() -> dict[str, str]:
 
 
 def cli_subprocess(*args: str | Path, timeout: float = 120) -> CliResult:
-    """``cranewatch ARGS`` in a child process (the installed entry point's code path)."""
-    code = "import sys; from cranewatch.cli import main; sys.argv[0] = 'cranewatch'; main()"
+    """``cranewatch ARGS`` in a child process, through the executable's entry point."""
+    code = "import sys; sys.argv[0] = 'cranewatch'; from cranewatch._launch import run; run()"
     proc = subprocess.run(
         [sys.executable, "-c", code, *map(str, args)],
         capture_output=True,

@@ -4,7 +4,6 @@ stores the capture under its true SHA-256 (the command reuses the hash started e
 from __future__ import annotations
 
 import hashlib
-import subprocess
 import sys
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import pytest
 
 from cranewatch import _launch
 from cranewatch.capture import reader
+from tests.runners import cli_subprocess
 
 CAPTURE = Path(__file__).parent / "captures" / "modbus_tcp_icsnpp_example.pcap"
 
@@ -74,13 +74,8 @@ def test_an_ingest_through_the_executable_stores_the_true_sha256(
     capture: Path, tmp_path: Path
 ) -> None:
     workspace = tmp_path / "ws"
-    done = subprocess.run(
-        [sys.executable, "-m", "cranewatch", "-w", str(workspace), "ingest", "-q", str(capture)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr
+    done = cli_subprocess("-w", workspace, "ingest", "-q", capture, timeout=300)
+    assert done.code == 0, done.err
     (captures,) = workspace.glob("observations/*/captures.parquet")
     stored = pq.read_table(captures).column("sha256").to_pylist()
     assert stored == [hashlib.sha256(capture.read_bytes()).hexdigest()]

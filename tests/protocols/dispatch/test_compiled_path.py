@@ -14,8 +14,6 @@
 from __future__ import annotations
 
 import struct
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +22,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from tests.capture_builder import ACK, PSH, SYN, ether, ipv4, pcap, tcp
-from tests.runners import plain_rows
+from tests.runners import cli_subprocess, plain_rows
 
 import cranewatch.protocols.dispatch as dispatch
 from cranewatch.engine._kernels import layout as L
@@ -237,13 +235,8 @@ def test_a_segment_larger_than_the_record_buffers_is_analysed_not_looped_on(
     assert capture.stat().st_size > 120_000
     assert requests * 12 // 2 + 3 > dispatch.RECORDS
     workspace = tmp_path / "ws"
-    done = subprocess.run(
-        [sys.executable, "-m", "cranewatch", "-w", str(workspace), "ingest", "-q", str(capture)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr
+    done = cli_subprocess("-w", workspace, "ingest", "-q", capture, timeout=300)
+    assert done.code == 0, done.err
     rows = _tables(Workspace.open(workspace))["operations"]
     reads = [r for r in rows if r["protocol"] == "modbus" and r["code"] == 3]
     assert sum(r["pdus"] for r in reads) == requests
