@@ -27,14 +27,9 @@ def _ephemeral_range() -> tuple[int, int]:
 
 
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 nobody listens on now, outside the kernel's ephemeral range.
-
-    A port the kernel picked with ``bind(0)`` comes from the ephemeral range, so a client of
-    the same test connecting elsewhere (or retrying against a closed port) may be given it as
-    its source port before the server binds it: the server then fails with "address already in
-    use", or a client connecting to it talks to itself. Ports below the range are only ever
-    taken by an explicit bind; each is handed out once per test process.
-    """
+    """A TCP port on 127.0.0.1 nobody listens on now, below the kernel's ephemeral range
+    (only an explicit bind ever takes those; a client connecting to a closed port of the range
+    could even be given that very port and talk to itself), each handed out once per process."""
     low, high = _ephemeral_range()
     first, last = (10000, low - 1) if low > 11000 else (high + 1, 65535)
     rng = random.Random(os.getpid() ^ time.monotonic_ns())
