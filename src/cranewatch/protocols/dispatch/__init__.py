@@ -262,7 +262,6 @@ class Dispatcher:
         self.sessions.grow_flows(cap)
         self.flows: dict[int, _FlowState] = {}
         self.held: dict[int, _Held] = {}
-        self._l2_taken: dict[int, Decision] = {}
         self.ended: list[tuple[np.ndarray, np.ndarray]] = []
         self.flow_info: dict[int, FlowInfo] = {}
 
@@ -753,7 +752,7 @@ class Dispatcher:
             # the one analyzer of this EtherType (ARP, LLDP) already took the flow: its parse
             # judges the frame (an error if it is not one), no detect per frame. Not for LLC
             # frames: a SNAP SAP carries CDP, DTP, VTP and more to the same address
-            decision: Decision | None = self._taken_by(fs.analyzer)
+            decision: Decision | None = Decision(fs.analyzer, CONTENT, 1.0)
         else:
             decision = decide_datagram(candidates, payload, from_client, 0) if candidates else None
         if decision is None:
@@ -777,14 +776,6 @@ class Dispatcher:
             row[L.PB_TS],
             row[L.PB_FRAME],
         )
-
-    def _taken_by(self, analyzer: int) -> Decision:
-        """The decision of a layer-2 frame whose flow the one analyzer of its EtherType took
-        (made once per analyzer, not per frame)."""
-        decision = self._l2_taken.get(analyzer)
-        if decision is None:
-            decision = self._l2_taken[analyzer] = Decision(analyzer, CONTENT, 1.0)
-        return decision
 
     def _screen_frame_ids(self, rows: np.ndarray, data: np.ndarray, idx: np.ndarray) -> np.ndarray:
         """Drop, in bulk, layer-2 frames whose first 16-bit word (a PROFINET frame id) no
