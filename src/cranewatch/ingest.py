@@ -130,7 +130,11 @@ class _StagedTable:
             return
         if self.writer is not None:
             self.writer.close()
-        staged = pq.ParquetFile(self.path).iter_batches(batch_size=65536) if self.writer else ()
+        staged = (
+            pq.ParquetFile(self.path).iter_batches(batch_size=self.ROW_GROUP_ROWS)
+            if self.writer
+            else ()
+        )
         # the rows held in memory, in row groups of the same size as the staged ones
         held = (
             pa.Table.from_batches(tail_batches, self.schema)

@@ -561,11 +561,12 @@ class Dispatcher:
             self._consume_records()
             if status == K.ST_DONE:
                 return
-            if status == K.ST_FLUSH and emptied:
-                # the next segment alone needs more room than the buffers have (a capture
-                # taken with segmentation offload has TCP segments of up to 256 KiB)
-                self._grow_records()
-            if status == K.ST_GROW:
+            if status == K.ST_FLUSH:
+                if emptied:
+                    # the next segment alone needs more room than the buffers have (a capture
+                    # taken with segmentation offload has TCP segments of up to 256 KiB)
+                    self._grow_records()
+            elif status == K.ST_GROW:
                 self._grow_pool()
             elif status == K.ST_GROW_TABLE:
                 self.agg_keys, self.agg_stats = rehash(

@@ -27,8 +27,8 @@ returns ``(row, status)``: ``ST_DONE`` when all rows were handled, ``ST_FLUSH`` 
 is full (the caller consumes the records and calls again from ``row``), ``ST_GROW`` when the
 carry pool has no free slot, ``ST_GROW_TABLE`` when the operations table may not hold the PDUs
 of the next segment (the caller grows it and calls again from ``row``). Why by hand: no packet
-library offers a reassembler that runs
-inside numba over the engine's arrays; the bookkeeping is a few counters per stream.
+library offers a reassembler that runs inside numba over the engine's arrays; the bookkeeping
+is a few counters per stream.
 """
 
 from __future__ import annotations

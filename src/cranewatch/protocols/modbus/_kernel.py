@@ -68,6 +68,7 @@ from cranewatch.protocols._pdu_kernel import (
     O_PYTHON,
     O_UNIT,
     PDU_SIGNATURE,
+    hand_to_python,
 )
 
 # ---- register table kinds, bits 8-15 of a request's O_UNIT ------------------------------------
@@ -225,14 +226,9 @@ def classify_pdu(arena, pos, n, client, cstate, flow, out, i):
     ``O_DIRECTION`` from ``client``,
     ``O_EXCEPTION`` -1; ``O_UNIT``/``O_LO``/``O_HI``/``O_FLAGS`` only mean something when
     ``O_PYTHON`` is 0 (see the module docstring for the target key)."""
-    out[i, O_PYTHON] = 1
+    hand_to_python(out, i)
     out[i, O_CODE] = 0
     out[i, O_DIRECTION] = D_REQUEST if client else D_RESPONSE
-    out[i, O_UNIT] = -1
-    out[i, O_LO] = -1
-    out[i, O_HI] = -1
-    out[i, O_FLAGS] = 0
-    out[i, O_EXCEPTION] = -1
     if n < _MBAP_HEADER + 1:
         return
     if arena[pos + 2] != 0 or arena[pos + 3] != 0:
