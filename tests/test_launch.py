@@ -79,3 +79,41 @@ def test_an_ingest_through_the_executable_stores_the_true_sha256(
     (captures,) = workspace.glob("observations/*/captures.parquet")
     stored = pq.read_table(captures).column("sha256").to_pylist()
     assert stored == [hashlib.sha256(capture.read_bytes()).hexdigest()]
+
+
+_COUNT_THREADS_AFTER_NUMPY = (
+    "import os, sys\n"
+    "from cranewatch import _launch\n"
+    "if sys.argv[1] == 'quiet':\n"
+    "    _launch.quiet_blas_threads()\n"
+    "import numpy\n"
+    "print(len(os.listdir('/proc/self/task')), os.environ.get('OPENBLAS_NUM_THREADS'))\n"
+)
+
+
+def _threads_after_numpy(mode: str, **env: str) -> tuple[int, str]:
+    import os
+    import subprocess
+
+    clean = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
+    out = subprocess.run(
+        [sys.executable, "-c", _COUNT_THREADS_AFTER_NUMPY, mode],
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    ).stdout.split()
+    return int(out[0]), out[1]
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux /proc")
+def test_the_executable_keeps_openblas_from_starting_threads() -> None:
+    import os
+
+    threads, setting = _threads_after_numpy("quiet")
+    assert (threads, setting) == (1, "1")
+    if (os.cpu_count() or 1) > 1:  # the control: without it numpy's OpenBLAS starts threads
+        assert _threads_after_numpy("plain")[0] > 1
+    # a user's own choice stands
+    assert _threads_after_numpy("quiet", OPENBLAS_NUM_THREADS="2")[1] == "2"
