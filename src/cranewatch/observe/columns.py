@@ -48,9 +48,15 @@ def booleans(values: np.ndarray, valid: np.ndarray | None = None) -> pa.Array:
 
 def strings(values: Sequence[str | None]) -> pa.Array:
     """UTF-8 string column from Python strings (None = null)."""
-    encoded = [b"" if v is None else v.encode() for v in values]
-    valid = np.fromiter((v is not None for v in values), dtype=bool, count=len(values))
-    lengths = np.fromiter((len(b) for b in encoded), dtype=np.int64, count=len(encoded))
+    # ``None in values`` scans in C: most columns have no nulls, and a Python generator per
+    # value for the validity cost as much as the encoding
+    if None in values:
+        encoded = [b"" if v is None else v.encode() for v in values]
+        valid = np.fromiter((v is not None for v in values), dtype=bool, count=len(values))
+    else:
+        encoded = [v.encode() for v in values]  # type: ignore[union-attr]
+        valid = None
+    lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
     offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
     if offsets[-1] >= 2**31:

@@ -328,50 +328,57 @@ def table_of(schema: pa.Schema, cols: dict[str, list[object]]) -> pa.Table:
         elif pa.types.is_boolean(f.type):
             arrays.append(booleans(np.asarray(values, dtype=bool)))
         else:
-            valid = np.fromiter((v is not None for v in values), bool, len(values))
             dtype = np.float64 if pa.types.is_floating(f.type) else np.int64
-            raw = np.fromiter((0 if v is None else v for v in values), dtype, len(values))
-            arrays.append(numbers(raw, f.type, None if valid.all() else valid))
+            if None in values:  # a scan in C; without nulls numpy converts the list at once
+                valid = np.fromiter((v is not None for v in values), bool, len(values))
+                raw = np.fromiter((0 if v is None else v for v in values), dtype, len(values))
+                arrays.append(numbers(raw, f.type, None if valid.all() else valid))
+            else:
+                arrays.append(numbers(np.array(values, dtype), f.type))
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
 def _operations(
     sha256: str, rows: list[tuple[OpKey, OperationRow]], flows: dict[int, FlowInfo]
 ) -> pa.Table:
-    """Operations rows as a table: by flow, then by the first frame of each row."""
-    items = sorted(rows, key=lambda kv: (kv[0][0], kv[1].frames[0] if kv[1].frames else -1, kv[0]))
-    cols: dict[str, list[object]] = {name: [] for name in OPERATIONS.column_names}
+    """Operations rows as a table: by flow, then by the first frame of each row.
+
+    Each row is made as one tuple in column order and the tuples are turned into columns with
+    one ``zip``: appending to two dozen column lists per row cost more than the rest of the
+    table's making (thousands of rows at the end of every capture)."""
+    items = sorted(rows, key=_row_order)
+    records = []
     for (flow, side, protocol, code, direction, _), row in items:
         info = flows.get(flow)
-        addr = info.sides(side) if info else (None,) * 6
-        cols["capture_sha256"].append(sha256)
-        cols["flow_id"].append(flow)
-        cols["protocol"].append(protocol)
-        cols["code"].append(code)
-        cols["operation"].append(row.name)
-        cols["direction"].append(direction)
-        cols["vlan"].append(info.vlan if info else None)
-        for name, value in zip(
-            ("src_ip", "dst_ip", "src_port", "dst_port", "src_mac", "dst_mac"),
-            addr,
-            strict=True,
-        ):
-            cols[name].append(value)
-        cols["pdus"].append(row.pdus)
-        cols["first_ts"].append(row.first_ts)
-        cols["last_ts"].append(row.last_ts)
-        cols["example_frames"].append(row.frames)
-        target = "; ".join(row.targets)
-        if row.overflow:
-            at_least = "at least " if len(row.overflow) >= MAX_OVERFLOW else ""
-            target += f" (+{at_least}{len(row.overflow)} more)"
-        if len(target) > MAX_TARGET_TEXT:
-            target = target[: MAX_TARGET_TEXT - 1] + "…"
-        cols["target"].append(target or None)
-        cols["is_read"].append(bool(row.flags & F_READ))
-        cols["is_write"].append(bool(row.flags & F_WRITE))
-        cols["is_control"].append(bool(row.flags & F_CONTROL))
-        cols["is_diagnostic"].append(bool(row.flags & F_DIAGNOSTIC))
-        cols["exceptions"].append(row.exceptions)
-        cols["errors"].append(row.errors)
-    return table_of(OPERATIONS.arrow, cols)
+        vlan, addr = (None, _NO_ADDRESSES) if info is None else (info.vlan, info.sides(side))
+        flags = row.flags
+        records.append(
+            (
+                sha256, flow, protocol, code, row.name, direction, vlan, *addr, row.pdus,
+                row.first_ts, row.last_ts, row.frames, _target_text(row), bool(flags & F_READ),
+                bool(flags & F_WRITE), bool(flags & F_CONTROL), bool(flags & F_DIAGNOSTIC),
+                row.exceptions, row.errors,
+            )
+        )  # fmt: skip
+    names = OPERATIONS.column_names
+    columns = zip(*records, strict=True) if records else ([] for _ in names)
+    return table_of(OPERATIONS.arrow, dict(zip(names, map(list, columns), strict=True)))
+
+
+_NO_ADDRESSES = (None,) * 6  # src/dst ip, port, mac of a row whose flow is unknown
+
+
+def _row_order(item: tuple[OpKey, OperationRow]) -> tuple[int, int, OpKey]:
+    key, row = item
+    return key[0], row.frames[0] if row.frames else -1, key
+
+
+def _target_text(row: OperationRow) -> str | None:
+    """The row's distinct targets, joined; how many more there were; cut to MAX_TARGET_TEXT."""
+    target = "; ".join(row.targets)
+    if row.overflow:
+        at_least = "at least " if len(row.overflow) >= MAX_OVERFLOW else ""
+        target += f" (+{at_least}{len(row.overflow)} more)"
+    if len(target) > MAX_TARGET_TEXT:
+        target = target[: MAX_TARGET_TEXT - 1] + "…"
+    return target or None
