@@ -240,13 +240,17 @@ class Facts:
                 DIRECTIONS[k[G.G_DIRECTION]],
                 name,
             )
+            frames = sorted(f for f in st[G.A_FRAME0 : G.A_FRAME2 + 1] if f >= 0)
             row = self.operations.get(key)
-            if row is None:
-                row = self.operations[key] = OperationRow(name)
-            frames = [f for f in st[G.A_FRAME0 : G.A_FRAME2 + 1] if f >= 0]
-            row.merge(st[G.A_FIRST_TS], st[G.A_LAST_TS], frames, st[G.A_PDUS])
-            row.flags |= st[G.A_FLAGS]
-            row.exceptions += st[G.A_EXCEPTIONS]
+            if row is None:  # the common case: no PDU of this key went to Python
+                row = self.operations[key] = OperationRow(
+                    name, st[G.A_PDUS], st[G.A_FIRST_TS], st[G.A_LAST_TS], frames,
+                    st[G.A_FLAGS], st[G.A_EXCEPTIONS],
+                )  # fmt: skip
+            else:
+                row.merge(st[G.A_FIRST_TS], st[G.A_LAST_TS], frames, st[G.A_PDUS])
+                row.flags |= st[G.A_FLAGS]
+                row.exceptions += st[G.A_EXCEPTIONS]
             where = (a, k[G.G_UNIT], st[G.A_LO], st[G.A_HI])
             if where not in targets:
                 targets[where] = target_of[a](*where[1:])
