@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -28,6 +30,7 @@ from tests.capture_builder import (
 )
 from tests.runners import scan
 
+from cranewatch.capture import reader
 from cranewatch.capture.discovery import looks_like_capture
 from cranewatch.capture.reader import (
     ContentReader,
@@ -190,11 +193,67 @@ def test_sha256_is_hashlib_of_the_stored_bytes(
     assert (r.sha256, r.size) == (hashlib.sha256(data).hexdigest(), len(data))
 
 
-def test_sha256_of_an_empty_file(tmp_path: Path) -> None:
+@pytest.mark.parametrize("in_child", [False, True], ids=["thread", "child"])
+def test_sha256_of_an_empty_file(tmp_path: Path, in_child: bool) -> None:
     path = tmp_path / "empty"
     path.write_bytes(b"")
-    assert FileHasher(path).result() == (hashlib.sha256(b"").hexdigest(), 0)
+    assert FileHasher(path, in_child=in_child).result() == (hashlib.sha256(b"").hexdigest(), 0)
     assert read_content(path, 4096)[0] == b""
+
+
+def test_a_child_process_hashes_like_the_thread(tmp_path: Path) -> None:
+    data = pcap(many_frames(3000)) * 8  # 5 MB: more than one of its 4 MiB reads
+    path = tmp_path / "c.pcap"
+    path.write_bytes(data)
+    expected = (hashlib.sha256(data).hexdigest(), len(data))
+    child = FileHasher(path, in_child=True)
+    assert child._process is not None  # it really ran in a child process
+    assert child.result() == expected == FileHasher(path, in_child=False).result()
+    assert child.result() == expected  # asked again
+    child.cancel()  # after the end: nothing to stop
+    assert child.result() == expected
+
+
+def test_large_files_hash_in_a_child(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "c.pcap"
+    path.write_bytes(b"x" * 1000)
+    monkeypatch.setattr(reader, "CHILD_HASH_MIN_BYTES", 1000)
+    big = FileHasher(path)
+    monkeypatch.setattr(reader, "CHILD_HASH_MIN_BYTES", 1001)
+    small = FileHasher(path)
+    assert (big._process is not None, small._process is not None) == (True, False)
+    assert big.result() == small.result() == (hashlib.sha256(b"x" * 1000).hexdigest(), 1000)
+
+
+def test_a_child_hash_can_be_cancelled(tmp_path: Path) -> None:
+    path = tmp_path / "c.pcap"
+    path.write_bytes(b"\0" * (8 << 20))
+    hasher = FileHasher(path, in_child=True)
+    hasher.cancel()
+    assert hasher._process is not None and hasher._process.returncode is not None
+    hasher.cancel()  # twice is harmless
+
+
+def test_a_child_that_cannot_read_says_why(tmp_path: Path) -> None:
+    with pytest.raises(CaptureError, match=r"cannot read .*: Is a directory"):
+        FileHasher(tmp_path, in_child=True).result()
+
+
+def test_the_child_script_alone(tmp_path: Path) -> None:
+    script = Path(reader.__file__).with_name("_sha256_file.py")
+    path = tmp_path / "c.pcap"
+    path.write_bytes(b"abc" * 5000)
+    ok = subprocess.run([sys.executable, "-I", "-S", str(script), str(path)], capture_output=True)
+    assert (ok.returncode, ok.stdout.decode()) == (
+        0,
+        f"{hashlib.sha256(b'abc' * 5000).hexdigest()} 15000\n",
+    )
+    usage = subprocess.run([sys.executable, "-I", "-S", str(script)], capture_output=True)
+    assert usage.returncode == 2 and b"usage" in usage.stderr
+    missing = subprocess.run(
+        [sys.executable, "-I", "-S", str(script), str(tmp_path / "nope")], capture_output=True
+    )
+    assert missing.returncode == 1 and b"No such file" in missing.stderr
 
 
 def test_sha256_covers_bytes_after_a_gzip_error(tmp_path: Path) -> None:
@@ -211,8 +270,9 @@ def test_sha256_covers_bytes_after_a_gzip_error(tmp_path: Path) -> None:
 def test_missing_file_is_a_capture_error(tmp_path: Path) -> None:
     with pytest.raises(CaptureError, match="cannot read"):
         ContentReader(tmp_path / "nope.pcap")
-    with pytest.raises(CaptureError, match="cannot read"):
-        FileHasher(tmp_path / "nope.pcap").result()
+    for in_child in (False, True):
+        with pytest.raises(CaptureError, match="cannot read"):
+            FileHasher(tmp_path / "nope.pcap", in_child=in_child).result()
     with pytest.raises(CaptureError, match="cannot read"):
         scan(tmp_path / "nope.pcap")
 
