@@ -666,18 +666,23 @@ class Dispatcher:
                 self.repeated[(fs.analyzer, from_client, pdu)] = result
         fs.pdus += 1
         error = result.error
-        if error == "encrypted":
-            fs.encrypted = True
-            self.sessions.encrypted.add(f)
-            error = None
-        if error:
-            fs.errors += 1
-            if len(fs.notes) < MAX_NOTES and error not in fs.notes:
-                fs.notes.append(error)
-        for op in result.operations:
-            self.facts.add_operation(f, side, op, ts, frame, bool(error))
-        for fact in result.identities:
-            self.facts.add_identity(f, side, fact, ts, frame)
+        if error is not None:
+            if error == "encrypted":
+                fs.encrypted = True
+                self.sessions.encrypted.add(f)
+                error = None
+            elif error:
+                fs.errors += 1
+                if len(fs.notes) < MAX_NOTES and error not in fs.notes:
+                    fs.notes.append(error)
+        if result.operations:
+            add_operation, failed = self.facts.add_operation, bool(error)
+            for op in result.operations:
+                add_operation(f, side, op, ts, frame, failed)
+        if result.identities:
+            add_identity = self.facts.add_identity
+            for fact in result.identities:
+                add_identity(f, side, fact, ts, frame)
         for name in result.names:
             self.names.add(f, side, name, ts, frame)
         if result.stop and fs.analyzer >= 0 and self.decision[f] > 0:
@@ -686,39 +691,50 @@ class Dispatcher:
     # ================================================================ UDP and layer 2
     def _datagrams(self, rows: np.ndarray, data: np.ndarray, idx: np.ndarray, layer2: bool) -> None:
         # rows as Python lists and bytes cut from a memoryview: a numpy scalar per field and a
-        # numpy view per payload cost more than the parse of a small message
+        # numpy view per payload cost more than the parse of a small message. The flow arrays
+        # are read with ``item`` (a Python int, not a numpy scalar): a flow can be decided,
+        # given up on or stopped by an earlier datagram of the same batch
         buffer = data.data
+        decision, stopped = self.decision.item, self.stopped.item
+        FLOW, OFF, CAPLEN, DIR = L.PB_FLOW_ID, L.PB_PAYLOAD_OFF, L.PB_PAYLOAD_CAPLEN, L.PB_DIR
         for row in rows[idx].tolist():
-            f = row[L.PB_FLOW_ID]
-            if (self.decision[f] == NO_ANALYZER or self.stopped[f]) and not layer2:
-                continue
-            off = row[L.PB_PAYLOAD_OFF]
-            payload = buffer[off : off + row[L.PB_PAYLOAD_CAPLEN]].tobytes()
-            side = row[L.PB_DIR]
-            from_client = side == 0
+            f = row[FLOW]
+            off = row[OFF]
+            payload = buffer[off : off + row[CAPLEN]].tobytes()
+            side = row[DIR]
             if layer2:
-                self._frame_l2(f, row, payload, from_client, side)
+                self._frame_l2(f, row, payload, side == 0, side)
                 continue
-            if self.decision[f] == UNDECIDED:
-                held = self.held.get(f)
-                if held is None:
-                    held = self.held[f] = _Held()
-                held.rows.append((row, payload))
-                port = max(row[L.PB_DPORT] if side == 0 else row[L.PB_SPORT], 0)
-                candidates = self.by_ip_proto.get(row[L.PB_PROTO], self.udp)
-                decision = decide_datagram(candidates, payload, from_client, port)
-                if decision is None:
-                    if len(held.rows) >= HOLD_DATAGRAMS:
-                        self._assign(f, Decision(-1, UNKNOWN, 0.0), tcp=False)
+            state = decision(f)
+            if state == NO_ANALYZER or stopped(f):
+                continue
+            if state == UNDECIDED:
+                if not self._decide_datagram(f, row, payload, side):
                     continue
-                self._assign(f, decision, tcp=False)
                 for hrow, hpay in self.held.pop(f).rows:
-                    self._datagram(f, hrow, hpay, hrow[L.PB_DIR])
+                    self._datagram(f, hrow, hpay, hrow[DIR])
                 continue
             self._datagram(f, row, payload, side)
 
+    def _decide_datagram(self, f: int, row: list[int], payload: bytes, side: int) -> bool:
+        """Hold a datagram of an undecided flow and try to decide the flow on it; True when
+        the flow got an analyzer (its held datagrams are then parsed in order)."""
+        held = self.held.get(f)
+        if held is None:
+            held = self.held[f] = _Held()
+        held.rows.append((row, payload))
+        port = max(row[L.PB_DPORT] if side == 0 else row[L.PB_SPORT], 0)
+        candidates = self.by_ip_proto.get(row[L.PB_PROTO], self.udp)
+        decision = decide_datagram(candidates, payload, side == 0, port)
+        if decision is None:
+            if len(held.rows) >= HOLD_DATAGRAMS:
+                self._assign(f, Decision(-1, UNKNOWN, 0.0), tcp=False)
+            return False
+        self._assign(f, decision, tcp=False)
+        return True
+
     def _datagram(self, f: int, row: list[int], payload: bytes, side: int) -> None:
-        if self.stopped[f]:
+        if self.stopped.item(f):
             return
         fs = self.flows[f]
         fs.payload += len(payload)
@@ -739,23 +755,28 @@ class Dispatcher:
         """Layer-2 protocols share EtherTypes with cyclic traffic (PROFINET RT), so every frame
         is recognised on its own."""
         ethertype = row[L.PB_ETHERTYPE]
+        fs = self.flows.get(f)
         if ethertype == 0:
             candidates = self.llc.get(payload[0], []) if payload else []
         else:
             candidates = self.l2[ethertype]
-        fs = self.flows.get(f)
-        if (
-            ethertype != 0
-            and len(candidates) == 1
-            and fs is not None
-            and fs.analyzer == candidates[0][0]
-        ):
-            # the one analyzer of this EtherType (ARP, LLDP) already took the flow: its parse
-            # judges the frame (an error if it is not one), no detect per frame. Not for LLC
-            # frames: a SNAP SAP carries CDP, DTP, VTP and more to the same address
-            decision: Decision | None = Decision(fs.analyzer, CONTENT, 1.0)
-        else:
-            decision = decide_datagram(candidates, payload, from_client, 0) if candidates else None
+            if len(candidates) == 1 and fs is not None and fs.analyzer == candidates[0][0]:
+                # the one analyzer of this EtherType (ARP, LLDP) already took the flow: its
+                # parse judges the frame (an error if it is not one), no detect per frame. Not
+                # for LLC frames: a SNAP SAP carries CDP, DTP, VTP and more to the same address
+                fs.payload += len(payload)
+                self._parse(
+                    fs,
+                    self.analyzers[fs.analyzer],
+                    payload,
+                    from_client,
+                    f,
+                    side,
+                    row[L.PB_TS],
+                    row[L.PB_FRAME],
+                )
+                return
+        decision = decide_datagram(candidates, payload, from_client, 0) if candidates else None
         if decision is None:
             if fs is None:
                 fs = self.flows[f] = _FlowState(-1)

@@ -185,12 +185,15 @@ class Facts:
             row = self.operations[key] = OperationRow(op.name)
             self.op_keys.setdefault(flow, []).append(key)
         row.add(ts, frame)
-        row.flags |= _flag_bits(op)
+        if op.is_read or op.is_write or op.is_control or op.is_diagnostic:
+            row.flags |= _flag_bits(op)
         if op.exception is not None:
             row.exceptions += 1
         if error:
             row.errors += 1
-        row.target(op.target)
+        target = op.target
+        if target and target not in row.targets:  # (most PDUs repeat a target already kept)
+            row.target(target)
 
     def add_identity(self, flow: int, side: int, fact: IdentityFact, ts: int, frame: int) -> None:
         about = side if fact.about == "sender" else 1 - side
@@ -205,9 +208,11 @@ class Facts:
             )
             self.id_keys.setdefault(flow, []).append(key)
         row.count += 1
-        row.confidence = max(row.confidence, fact.confidence)
-        row.last_frame = max(row.last_frame, frame)
-        if frame < row.first_frame:
+        if fact.confidence > row.confidence:
+            row.confidence = fact.confidence
+        if frame > row.last_frame:
+            row.last_frame = frame
+        elif frame < row.first_frame:
             row.first_frame, row.first_ts = frame, ts
             row.source = fact.source or row.source
 
