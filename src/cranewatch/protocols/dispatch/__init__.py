@@ -391,8 +391,12 @@ class Dispatcher:
         A flow's decision depends on its own frames only, so they are visited flow by flow,
         and once a flow is decided the rest of its frames in the batch are re-routed in one
         step: a capture's first batches hold nearly every frame of every flow, and a Python
-        step per frame cost more than the decisions. Flows are replayed in the order their
-        deciding frames had in the batch, as a frame-by-frame visit would."""
+        step per frame cost more than the decisions. A flow decided on frames all of this batch
+        needs no replay: its frames, held ones included, go to the stream kernel with the rest
+        of the batch, in frame order, as if it had been decided before (most flows are decided
+        on their first two segments). Flows held since an earlier batch are replayed from their
+        copies, in the order their deciding frames had in the batch, as a frame-by-frame visit
+        would."""
         flows = rows[held, L.PB_FLOW_ID]
         order = np.argsort(flows, kind="stable")
         held, flows = held[order], flows[order]
@@ -401,11 +405,16 @@ class Dispatcher:
         decided_at: list[tuple[int, int]] = []
         for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
             f = int(flows[start])
+            earlier = f in self.held  # frames held since an earlier batch (copies)
             for i in range(start, end):
                 r = int(held[i])
                 self._hold(f, rows[r], data)
                 if self._try_decide(f, final=False):
-                    decided_at.append((r, f))
+                    if earlier:
+                        decided_at.append((r, f))
+                    else:
+                        self.held.pop(f)
+                        route[held[start : i + 1]] = R.R_TCP
                 if self.decision[f] != UNDECIDED:
                     if self.decision[f] > 0:
                         route[held[i + 1 : end]] = R.R_TCP
