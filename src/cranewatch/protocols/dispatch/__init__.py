@@ -4,8 +4,9 @@ The engine hands the dispatcher each chunk's decoded frames (``PacketBatch``) an
 flow. Per flow the dispatcher
 
 1. decides the analyzer by content (``detection``), holding back the first segments or
-   datagrams of a flow until it can tell, then replaying them, so no PDU before the decision is
-   lost;
+   datagrams of a flow until it can tell, then replaying them (or, for a TCP flow decided in the
+   batch its held frames came in, running them with the batch), so no PDU before the decision
+   is lost;
 2. for TCP, runs the stream kernel (``_stream_kernel``): sequence tracking, retransmissions,
    holes, mid-session starts, and framing into PDUs (compiled framings) or in-order segments
    (framed here with the analyzer's ``pdu_length``);
@@ -769,37 +770,33 @@ class Dispatcher:
             candidates = self.llc.get(payload[0], []) if payload else []
         else:
             candidates = self.l2[ethertype]
-            if len(candidates) == 1 and fs is not None and fs.analyzer == candidates[0][0]:
-                # the one analyzer of this EtherType (ARP, LLDP) already took the flow: its
-                # parse judges the frame (an error if it is not one), no detect per frame. Not
-                # for LLC frames: a SNAP SAP carries CDP, DTP, VTP and more to the same address
+        if (
+            ethertype != 0
+            and len(candidates) == 1
+            and fs is not None
+            and fs.analyzer == candidates[0][0]
+        ):
+            # the one analyzer of this EtherType (ARP, LLDP) already took the flow: its parse
+            # judges the frame (an error if it is not one), no detect per frame. Not for LLC
+            # frames: a SNAP SAP carries CDP, DTP, VTP and more to the same address
+            index = fs.analyzer
+        else:
+            decision = decide_datagram(candidates, payload, from_client, 0) if candidates else None
+            if decision is None:
+                if fs is None:
+                    fs = self.flows[f] = _FlowState(-1)
+                fs.undecoded += len(payload)
                 fs.payload += len(payload)
-                self._parse(
-                    fs,
-                    self.analyzers[fs.analyzer],
-                    payload,
-                    from_client,
-                    f,
-                    side,
-                    row[L.PB_TS],
-                    row[L.PB_FRAME],
-                )
                 return
-        decision = decide_datagram(candidates, payload, from_client, 0) if candidates else None
-        if decision is None:
-            if fs is None:
-                fs = self.flows[f] = _FlowState(-1)
-            fs.undecoded += len(payload)
-            fs.payload += len(payload)
-            return
-        if self.decision[f] <= 0:
-            self._assign_l2(f, decision)
-            fs = self.flows[f]
+            if self.decision[f] <= 0:
+                self._assign_l2(f, decision)
+                fs = self.flows[f]
+            index = decision.index
         assert fs is not None
         fs.payload += len(payload)
         self._parse(
             fs,
-            self.analyzers[decision.index],
+            self.analyzers[index],
             payload,
             from_client,
             f,
