@@ -14,17 +14,23 @@ from __future__ import annotations
 
 import hashlib
 import sys
+from collections.abc import Callable
 
 CHUNK = 4 * 1024 * 1024
 
 
-def sha256_and_size(path: str) -> tuple[str, int]:
+def sha256_and_size(
+    path: str, chunk: int = CHUNK, cancelled: Callable[[], bool] = lambda: False
+) -> tuple[str, int]:
+    """(hex SHA-256, size) of the file, read unbuffered in ``chunk``-byte pieces into one
+    buffer; stops early, with the digest so far, once ``cancelled()`` is true. Raises OSError.
+    ``FileHasher`` calls it on its thread too (the same loop, with a cancel flag)."""
     digest = hashlib.sha256()
     size = 0
-    buf = bytearray(CHUNK)
+    buf = bytearray(chunk)
     view = memoryview(buf)
     with open(path, "rb", buffering=0) as fh:
-        while n := fh.readinto(buf):
+        while not cancelled() and (n := fh.readinto(buf)):
             digest.update(view[:n])
             size += n
     return digest.hexdigest(), size

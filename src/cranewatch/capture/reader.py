@@ -24,7 +24,6 @@ either of them gzip-compressed.
 
 from __future__ import annotations
 
-import hashlib
 import queue
 import struct
 import subprocess
@@ -35,6 +34,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cranewatch.capture._sha256_file import sha256_and_size
 from cranewatch.errors import CaptureError, UnknownFormatError
 
 CHUNK_SIZE = 4 * 1024 * 1024  # measured sweet spot: 1-4 MiB; larger chunks were slower
@@ -106,8 +106,7 @@ class FileHasher:
     ) -> None:
         self.path = path
         self.chunk_size = chunk_size
-        self.size = 0
-        self._digest = hashlib.sha256()
+        self._thread_result: tuple[str, int] | None = None
         self._error: OSError | None = None
         self._cancel = threading.Event()
         self._process: subprocess.Popen[bytes] | None = None
@@ -132,15 +131,9 @@ class FileHasher:
 
     def _run(self) -> None:
         try:
-            with open(self.path, "rb", buffering=0) as fh:
-                buf = bytearray(self.chunk_size)
-                view = memoryview(buf)
-                while not self._cancel.is_set():
-                    n = fh.readinto(buf)
-                    if not n:
-                        break
-                    self._digest.update(view[:n])
-                    self.size += n
+            self._thread_result = sha256_and_size(
+                str(self.path), self.chunk_size, self._cancel.is_set
+            )
         except OSError as exc:
             self._error = exc
 
@@ -152,7 +145,8 @@ class FileHasher:
         self._thread.join()
         if self._error is not None:
             raise CaptureError(f"cannot read {self.path}: {self._error.strerror or self._error}")
-        return self._digest.hexdigest(), self.size
+        assert self._thread_result is not None
+        return self._thread_result
 
     def _child_result(self, process: subprocess.Popen[bytes]) -> tuple[str, int]:
         if self._child_output is None:
