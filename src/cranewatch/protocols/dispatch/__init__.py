@@ -685,14 +685,10 @@ class Dispatcher:
                 fs.errors += 1
                 if len(fs.notes) < MAX_NOTES and error not in fs.notes:
                     fs.notes.append(error)
-        if result.operations:
-            add_operation, failed = self.facts.add_operation, bool(error)
-            for op in result.operations:
-                add_operation(f, side, op, ts, frame, failed)
-        if result.identities:
-            add_identity = self.facts.add_identity
-            for fact in result.identities:
-                add_identity(f, side, fact, ts, frame)
+        for op in result.operations:
+            self.facts.add_operation(f, side, op, ts, frame, bool(error))
+        for fact in result.identities:
+            self.facts.add_identity(f, side, fact, ts, frame)
         for name in result.names:
             self.names.add(f, side, name, ts, frame)
         if result.stop and fs.analyzer >= 0 and self.decision[f] > 0:

@@ -185,15 +185,12 @@ class Facts:
             row = self.operations[key] = OperationRow(op.name)
             self.op_keys.setdefault(flow, []).append(key)
         row.add(ts, frame)
-        if op.is_read or op.is_write or op.is_control or op.is_diagnostic:
-            row.flags |= _flag_bits(op)
+        row.flags |= _flag_bits(op)
         if op.exception is not None:
             row.exceptions += 1
         if error:
             row.errors += 1
-        target = op.target
-        if target and target not in row.targets:  # (most PDUs repeat a target already kept)
-            row.target(target)
+        row.target(op.target)
 
     def add_identity(self, flow: int, side: int, fact: IdentityFact, ts: int, frame: int) -> None:
         about = side if fact.about == "sender" else 1 - side
