@@ -25,8 +25,11 @@ What the analyzer reports, per frame (the bytes after the EtherType, padding all
 - an ``ip_address`` identity about the sender: the sender MAC claims that IP (source
   ``arp reply``, ``arp request`` or ``gratuitous arp``; confidence 1.0 for replies, gratuitous
   ARP and announcements, 0.9 for requests: a request only implies the address);
-- within one flow, a sender MAC that changes for the same IP adds ``{"conflict": ...}`` to the
-  operation's detail (not an error). Conflicts across flows are found later from the claims.
+- nothing else: the analyzer keeps no per-flow state (``stateless``), so a frame seen before
+  (ARP repeats the same few requests and replies all day) reuses its result. Two MACs claiming
+  one IP (an address conflict, or a device taking over a gateway's or a PLC's address) are
+  found from the claims of the whole capture, across flows (the ``roles`` table's
+  ``address_conflict``, ``cranewatch.observe.derive.roles``).
 
 A reply "nobody asked for" in the wider sense (no request seen at all) cannot be decided here,
 because requests are broadcast and belong to another flow than the unicast reply; only the
@@ -59,7 +62,6 @@ PTYPE_IPV4, PTYPE_IPV6 = 0x0800, 0x86DD
 #: ARP hardware types (IANA "Hardware Types"): Ethernet, IEEE 802, Frame Relay, ATM, Fibre
 #: Channel, Serial Line, IEEE 1394, InfiniBand
 HARDWARE_TYPES = (1, 6, 15, 16, 18, 20, 24, 32)
-MAX_CLAIMS = 1024  # IP -> MAC memory per flow
 
 ZERO_MAC = "00:00:00:00:00:00"
 BROADCAST_MAC = "ff:ff:ff:ff:ff:ff"
@@ -118,6 +120,7 @@ class ArpAnalyzer:
     status: Literal["stable", "beta"] = "beta"
     ports: tuple[int, ...] = ()
     ethertypes: tuple[int, ...] = (ETHERTYPE_ARP,)
+    stateless = True  # parse reads the frame alone: repeated frames reuse their result
 
     def detect(self, payload: bytes, from_client: bool, port: int) -> float:
         fields = _fields(payload)
@@ -138,11 +141,11 @@ class ArpAnalyzer:
 
     def parse(self, payload: bytes, from_client: bool, state: dict[str, Any]) -> ParseResult:
         try:
-            return self._parse(payload, state)
+            return self._parse(payload)
         except (IndexError, ValueError) as exc:  # pragma: no cover - guarded by length checks
             return ParseResult(error=f"malformed ARP packet: {exc}")
 
-    def _parse(self, payload: bytes, state: dict[str, Any]) -> ParseResult:
+    def _parse(self, payload: bytes) -> ParseResult:
         fields = _fields(payload)
         if fields is None:
             return ParseResult(error="ARP packet shorter than its address lengths")
@@ -184,9 +187,6 @@ class ArpAnalyzer:
             result.identities.append(
                 IdentityFact(NAME, "ip_address", spa, confidence, "sender", source)
             )
-            conflict = _remember(state, spa, sha)
-            if conflict is not None:
-                detail["conflict"] = conflict
         result.operations.append(
             Operation(
                 protocol=NAME,
@@ -198,20 +198,6 @@ class ArpAnalyzer:
             )
         )
         return result
-
-
-def _remember(state: dict[str, Any], ip: str, mac: str) -> dict[str, str] | None:
-    """Record that ``mac`` claims ``ip``; a different earlier claim is returned as a conflict."""
-    claims: dict[str, str] = state.setdefault("arp_claims", {})
-    previous = claims.get(ip)
-    if previous is None:
-        if len(claims) < MAX_CLAIMS:
-            claims[ip] = mac
-        return None
-    if previous == mac:
-        return None
-    claims[ip] = mac
-    return {"ip": ip, "previous_mac": previous, "mac": mac}
 
 
 ANALYZER = ArpAnalyzer()

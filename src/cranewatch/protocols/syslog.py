@@ -9,8 +9,10 @@ Every message becomes one operation: code = PRI, name ``message``, target
 ``facility.severity`` (e.g. ``auth.warning``), direction ``unsolicited``. The header's HOSTNAME
 becomes an identity fact ``hostname`` about the sender (confidence 0.8, source "syslog header":
 a relay may forward others' messages), the APP-NAME (RFC 5424) or TAG (RFC 3164) a ``software``
-fact (confidence 0.6). Facts are reported once per flow (the same header repeats in every
-message). The message text is never stored, since logs carry user names, commands and sometimes
+fact (confidence 0.6). Every message reports its facts again; the dispatcher counts them into one
+identity row per device and value. The analyzer keeps no per-flow state (``stateless``), so a
+message repeated word for word (a switch's link-state log without a timestamp, sent every few
+seconds) reuses the first one's result. The message text is never stored, since logs carry user names, commands and sometimes
 passwords: only its length, and for RFC 5424 the structured-data element ids, go to ``detail``.
 
 Specifications: RFC 5424 (the syslog protocol, section 6 message format, 6.2.1 PRI), RFC 3164
@@ -32,7 +34,6 @@ from cranewatch.protocols._base import IdentityFact, Operation, ParseResult
 NAME = "syslog"
 PORT = 514
 MAX_TEXT = 255
-MAX_FACTS_PER_FLOW = 32
 MAX_SD_IDS = 16
 
 FACILITIES = ("kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron",
@@ -76,6 +77,7 @@ class SyslogAnalyzer:
     status: Literal["stable", "beta"] = "beta"
     ports: tuple[int, ...] = (PORT,)
     ethertypes: tuple[int, ...] = ()
+    stateless = True  # parse reads the datagram alone: repeated messages reuse their result
 
     def detect(self, payload: bytes, from_client: bool, port: int) -> float:
         pri = _pri(payload)
@@ -139,10 +141,14 @@ class SyslogAnalyzer:
         result = ParseResult()
         if host:
             detail["hostname"] = _text(host)
-            _once(result, state, "hostname", _text(host), 0.8, "syslog header")
+            result.identities.append(
+                IdentityFact(NAME, "hostname", _text(host), 0.8, "sender", "syslog header")
+            )
         if app:
             detail["app_name"] = _text(app)
-            _once(result, state, "software", _text(app), 0.6, app_source)
+            result.identities.append(
+                IdentityFact(NAME, "software", _text(app), 0.6, "sender", app_source)
+            )
         target = f"{FACILITIES[facility]}.{SEVERITIES[severity]}"
         result.operations.append(Operation(NAME, value, "message", "unsolicited", target,
                                            detail=detail))  # fmt: skip
@@ -184,17 +190,6 @@ def _structured_data(body: bytes) -> tuple[list[str], bytes]:
             i += 1
         pos = i + 1
     return ids, body[pos + 1 :] if body[pos : pos + 1] == b" " else body[pos:]
-
-
-def _once(result: ParseResult, state: dict[str, Any], attribute: str, value: str,
-          confidence: float, source: str) -> None:  # fmt: skip
-    """Report an identity fact the first time a flow shows it (bounded per flow)."""
-    seen: set[tuple[str, str]] = state.setdefault("reported", set())
-    key = (attribute, value)
-    if key in seen or len(seen) >= MAX_FACTS_PER_FLOW:
-        return
-    seen.add(key)
-    result.identities.append(IdentityFact(NAME, attribute, value, confidence, "sender", source))
 
 
 ANALYZER = SyslogAnalyzer()

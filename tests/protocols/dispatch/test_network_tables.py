@@ -504,15 +504,31 @@ def test_nat_needs_the_same_mac_on_both_sides(tmp_path: Path) -> None:
     assert "2 inner host(s)" in nat["basis"]
 
 
-def test_address_conflicts_from_arp_claims(tmp_path: Path) -> None:
+@pytest.mark.parametrize("real", [False, True], ids=["toy", "real"])
+def test_address_conflicts_from_arp_claims(tmp_path: Path, real: bool) -> None:
+    """Two MACs claiming one address in different flows. The real analyzer keeps no per-flow
+    state, so the conflict shows here only; its repeated frames reuse one result and still
+    count one by one."""
+    from cranewatch.protocols.arp import ANALYZER as ARP
+
     wire = Wire()
-    wire.arp_reply(T0, MAC["plc"], "10.0.0.3")
+    for k in range(3):
+        wire.arp_reply(T0 + k * 1_000_000, MAC["plc"], "10.0.0.3")
     wire.arp_reply(T0 + S, MAC["other"], "10.0.0.3")
     wire.arp_reply(T0 + 2 * S, MAC["client"], "10.0.0.1")
-    ws = ingest(tmp_path, wire, [ToyArp()])
+    ws = ingest(tmp_path, wire, [ARP if real else ToyArp()])
     conflicts = roles_of(ws)["address_conflict"]
     assert sorted(r["mac"] for r in conflicts) == sorted([MAC["plc"], MAC["other"]])
     assert all(r["ip"] == "10.0.0.3" for r in conflicts)
+    claims = {
+        (r["mac"], r["value"]): r["count"]
+        for r in rows(ws, "SELECT mac, value, count FROM identities WHERE attribute = 'ip_address'")
+    }
+    assert claims == {
+        (MAC["plc"], "10.0.0.3"): 3,
+        (MAC["other"], "10.0.0.3"): 1,
+        (MAC["client"], "10.0.0.1"): 1,
+    }
 
 
 # ------------------------------------------------------------------------------ stateless
@@ -559,6 +575,28 @@ def test_a_stateless_analyzer_parses_a_repeated_frame_once_and_counts_every_one(
     assert op["pdus"] == 10
     counts = {r["value"]: r["count"] for r in rows(ws, "SELECT value, count FROM identities")}
     assert counts == {"crane-07": 8, "crane-08": 2}
+
+
+def test_a_flow_keeps_a_bounded_number_of_identity_facts(tmp_path: Path) -> None:
+    """A sender with a new name in every frame: the flow keeps its first
+    ``MAX_IDENTITIES_PER_FLOW`` names, counts every frame and says in its coverage row that the
+    rest were dropped."""
+    from cranewatch.protocols.dispatch.facts import MAX_IDENTITIES_PER_FLOW
+
+    frames = MAX_IDENTITIES_PER_FLOW + 10
+    wire = Wire()
+    for i in range(frames):
+        body = b"BEACON " + f"crane-{i:05d}".encode() + bytes(40)
+        wire.packets.append(
+            Packet(T0 + i * 1_000_000, ether("01:80:c2:00:00:0e", MAC["plc"], 0x88B5, body))
+        )
+    ws = ingest(tmp_path, wire, [ToyBeacon()])
+    names = [r["value"] for r in rows(ws, "SELECT value FROM identities ORDER BY first_frame")]
+    assert names == [f"crane-{i:05d}" for i in range(MAX_IDENTITIES_PER_FLOW)]
+    [op] = rows(ws, "SELECT pdus FROM operations")
+    assert op["pdus"] == frames
+    [cov] = rows(ws, "SELECT notes FROM coverage WHERE protocol = 'toybeacon'")
+    assert cov["notes"] == [f"more than {MAX_IDENTITIES_PER_FLOW} identity facts: the rest dropped"]
 
 
 # ------------------------------------------------------------------------------ bounded memory

@@ -1,4 +1,4 @@
-"""ARP analyzer: inline packets (request, reply, probe, announcement, gratuitous, conflicts),
+"""ARP analyzer: inline packets (request, reply, probe, announcement, gratuitous, no state),
 the real captures against tshark, detection over every frame of every capture, lying lengths
 and fuzzing."""
 
@@ -79,15 +79,18 @@ def test_announcement_and_gratuitous() -> None:
     assert op.name == "gratuitous"  # a reply to the broadcast address: nobody asked
 
 
-def test_conflict_within_a_flow() -> None:
+def test_a_frame_alone_decides_its_result() -> None:
+    """No per-flow state (the dispatcher reuses the result of a repeated frame): a second MAC
+    claiming the same address is reported as a claim like any other; the conflict is found
+    across the capture's claims (tests/protocols/dispatch/test_network_tables.py)."""
     state: dict = {}
-    first, _ = parse(arp(2, MAC_A, "10.0.0.1", MAC_B, "10.0.0.5"), state)
-    same, _ = parse(arp(2, MAC_A, "10.0.0.1", MAC_B, "10.0.0.5"), state)
-    other, ids = parse(arp(2, MAC_B, "10.0.0.1", MAC_A, "10.0.0.5"), state)
-    assert "conflict" not in first.detail and "conflict" not in same.detail
-    assert other.detail["conflict"] == {"ip": "10.0.0.1", "previous_mac": "0a:0b:0c:0d:0e:0f",
-                                        "mac": "00:11:22:33:44:55"}  # fmt: skip
-    assert ids[0][1] == "10.0.0.1"
+    first = ANALYZER.parse(arp(2, MAC_A, "10.0.0.1", MAC_B, "10.0.0.5"), True, state)
+    other = ANALYZER.parse(arp(2, MAC_B, "10.0.0.1", MAC_A, "10.0.0.5"), True, state)
+    again = ANALYZER.parse(arp(2, MAC_A, "10.0.0.1", MAC_B, "10.0.0.5"), True, state)
+    assert ANALYZER.stateless and state == {}
+    assert again == first != other
+    assert other.operations[0].target == "10.0.0.1 is-at 00:11:22:33:44:55"
+    assert [(i.value, i.source) for i in other.identities] == [("10.0.0.1", "arp reply")]
 
 
 def test_padding_and_other_hardware_types() -> None:
@@ -119,14 +122,6 @@ def test_lying_lengths_give_errors(payload: bytes) -> None:
     result = ANALYZER.parse(payload, True, {})
     assert result.error and not result.operations
     assert ANALYZER.detect(payload, True, 0) == 0.0
-
-
-def test_conflict_memory_is_bounded() -> None:
-    state: dict = {}
-    for i in range(3000):
-        ANALYZER.parse(arp(2, MAC_A, f"10.{i // 256 % 256}.{i % 256}.1", MAC_B, "10.0.0.5"),
-                       True, state)  # fmt: skip
-    assert len(state["arp_claims"]) <= 1024
 
 
 # -- real captures -------------------------------------------------------------------------
@@ -175,8 +170,6 @@ def test_capture_names_and_identities(units: dict[str, list[O.Unit]]) -> None:
     wg = units["wireguard_handshake_and_data.pcap"]
     claims = {(i.value, i.source) for u in wg for i in u.result.identities}
     assert ("188.166.170.115", "arp reply") in claims
-    assert all("conflict" not in op.detail for found in units.values() for u in found
-               for op in u.result.operations)  # fmt: skip
 
 
 # -- detection over every frame of every capture ------------------------------------------

@@ -68,7 +68,7 @@ from cranewatch.protocols.dispatch.detection import (
     decide_datagram,
     decide_stream,
 )
-from cranewatch.protocols.dispatch.facts import Facts, FlowInfo
+from cranewatch.protocols.dispatch.facts import MAX_IDENTITIES_PER_FLOW, Facts, FlowInfo
 from cranewatch.protocols.dispatch.names import Names
 from cranewatch.protocols.dispatch.sessions import Sessions
 
@@ -82,6 +82,7 @@ HOLD_DATAGRAMS = 4  # UDP datagrams tried before a flow is called unknown
 MAX_NOTES = 3
 MAX_PY_BUFFER = 1 << 20  # bytes a Python-framed stream may buffer for one PDU
 REPEATED_CACHE = 1 << 12  # results kept for stateless analyzers' repeated frames
+REPEATED_MAX_BYTES = 2048  # longer ones are parsed each time (the cache stays a few MiB)
 
 SLOTS = 1 << 10
 POOL_SLOTS = 1 << 6
@@ -124,6 +125,12 @@ class _FlowState:
     payload: int = 0  # UDP / layer-2 payload bytes seen
     synced: list[bool] = field(default_factory=lambda: [False, False])  # Python framing in step
     truncated: int = 0  # Python-framed PDUs longer than MAX_STORED
+
+
+def _note(fs: _FlowState, note: str) -> None:
+    """Keep a note for the flow's ``coverage`` row (the first ``MAX_NOTES`` distinct ones)."""
+    if len(fs.notes) < MAX_NOTES and note not in fs.notes:
+        fs.notes.append(note)
 
 
 class _TierFunction(WrapperAddressProtocol):
@@ -661,7 +668,7 @@ class Dispatcher:
         ts: int,
         frame: int,
     ) -> None:
-        stateless = self.stateless[fs.analyzer]
+        stateless = self.stateless[fs.analyzer] and len(pdu) <= REPEATED_MAX_BYTES
         result = self.repeated.get((fs.analyzer, from_client, pdu)) if stateless else None
         if result is None:
             try:
@@ -683,12 +690,12 @@ class Dispatcher:
                 error = None
             elif error:
                 fs.errors += 1
-                if len(fs.notes) < MAX_NOTES and error not in fs.notes:
-                    fs.notes.append(error)
+                _note(fs, error)
         for op in result.operations:
             self.facts.add_operation(f, side, op, ts, frame, bool(error))
         for fact in result.identities:
-            self.facts.add_identity(f, side, fact, ts, frame)
+            if not self.facts.add_identity(f, side, fact, ts, frame):
+                _note(fs, f"more than {MAX_IDENTITIES_PER_FLOW} identity facts: the rest dropped")
         for name in result.names:
             self.names.add(f, side, name, ts, frame)
         if result.stop and fs.analyzer >= 0 and self.decision[f] > 0:

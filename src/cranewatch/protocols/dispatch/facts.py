@@ -6,7 +6,8 @@ one :class:`~cranewatch.protocols._base.Operation` at a time, the compiled tier 
 of its hash table (``_aggregate_kernel``) and is merged in here. Targets are kept as readable
 text, at most ``MAX_TARGETS`` distinct ones per row (the rest counted). Identities are counted
 per (flow, side the fact is about, protocol, attribute, value), with their first and last frame
-as evidence. Addresses come from the flow the facts travelled in, so an identity is tied to the
+as evidence; a flow gets at most ``MAX_IDENTITIES_PER_FLOW`` distinct ones (a sender that puts a
+new host name in every message must not grow memory without end). Addresses come from the flow the facts travelled in, so an identity is tied to the
 device that sent (or, for ``about="receiver"``, received) the PDU.
 """
 
@@ -34,6 +35,7 @@ from cranewatch.protocols.dispatch import _aggregate_kernel as G
 MAX_TARGETS = 8
 MAX_OVERFLOW = 4096  # distinct further targets counted per row
 MAX_TARGET_TEXT = 400
+MAX_IDENTITIES_PER_FLOW = 1024  # distinct (side, protocol, attribute, value) facts per flow
 
 
 @dataclass(frozen=True)
@@ -192,18 +194,23 @@ class Facts:
             row.errors += 1
         row.target(op.target)
 
-    def add_identity(self, flow: int, side: int, fact: IdentityFact, ts: int, frame: int) -> None:
+    def add_identity(self, flow: int, side: int, fact: IdentityFact, ts: int, frame: int) -> bool:
+        """Count one identity fact; False when it was dropped because its flow has
+        ``MAX_IDENTITIES_PER_FLOW`` distinct facts already."""
         about = side if fact.about == "sender" else 1 - side
         value = str(fact.value).strip()
         if not value:
-            return
+            return True
         key = (flow, about, fact.protocol, fact.attribute, value)
         row = self.identities.get(key)
         if row is None:
+            keys = self.id_keys.setdefault(flow, [])
+            if len(keys) >= MAX_IDENTITIES_PER_FLOW:
+                return False
             row = self.identities[key] = IdentityRow(
                 flow, fact.confidence, frame, frame, ts, source=fact.source
             )
-            self.id_keys.setdefault(flow, []).append(key)
+            keys.append(key)
         row.count += 1
         if fact.confidence > row.confidence:
             row.confidence = fact.confidence
@@ -212,6 +219,7 @@ class Facts:
         elif frame < row.first_frame:
             row.first_frame, row.first_ts = frame, ts
             row.source = fact.source or row.source
+        return True
 
     # ---------------------------------------------------------------- compiled tier
     def merge_compiled(
