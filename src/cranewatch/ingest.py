@@ -258,13 +258,6 @@ def ingest_file(
                 # the engine's buffers (hundreds of MB) are not needed for the tables written
                 # below: free them before the derived tables' queries allocate their own
                 del scan
-                _check_readable(result)
-                stored = ws.has_capture(result.sha256)
-                if not stored:
-                    # the flows table is complete: written while the analysis thread works
-                    # through the last packet batches (which ``finish`` waits for anyway)
-                    flows.finish(staged / "flows.parquet", result.sha256)
-                    assets = assets_table(result)
                 if dispatcher is not None:
                     dispatcher.finish()
             finally:
@@ -273,15 +266,17 @@ def ingest_file(
                 flows.close()
                 coverage.close()
                 operations.close()
+            _check_readable(result)
             outcome.sha256 = result.sha256
             outcome.packets = result.packets
             outcome.skipped = result.skipped
             outcome.skip_reasons = dict(result.skips)
             outcome.notes = list(result.notes)
-            if stored:
+            if ws.has_capture(result.sha256):
                 outcome.status = "already"
                 _stored_counts(ws, outcome)
             else:
+                flows.finish(staged / "flows.parquet", result.sha256)
                 coverage.finish(staged / "coverage.parquet", result.sha256)
                 if dispatcher is not None:
                     rest = dispatcher.operations_table("")
@@ -297,6 +292,7 @@ def ingest_file(
                     names = empty_table(NAMES.arrow)
                     sessions = empty_table(SESSIONS.arrow)
                 operations.finish(staged / "operations.parquet", result.sha256, rest)
+                assets = assets_table(result)
                 derived = derive(
                     result.sha256,
                     staged / "flows.parquet",
