@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -30,7 +31,7 @@ from tests.capture_builder import (
 )
 from tests.runners import scan
 
-from cranewatch.capture import reader
+from cranewatch.capture import _sha256_file, reader
 from cranewatch.capture.discovery import looks_like_capture
 from cranewatch.capture.reader import (
     ContentReader,
@@ -254,6 +255,49 @@ def test_the_child_script_alone(tmp_path: Path) -> None:
         [sys.executable, "-I", "-S", str(script), str(tmp_path / "nope")], capture_output=True
     )
     assert missing.returncode == 1 and b"No such file" in missing.stderr
+
+
+def test_the_child_hashes_a_mapped_file_in_pieces(tmp_path: Path) -> None:
+    """The child script hashes from a memory map, piece by piece, the same as a read; an
+    empty file (which cannot be mapped) is read."""
+    path = tmp_path / "c.pcap"
+    data = bytes(range(256)) * 97  # not a whole number of pieces
+    path.write_bytes(data)
+    assert _sha256_file.sha256_of_mapped(str(path), 4096) == (
+        hashlib.sha256(data).hexdigest(),
+        len(data),
+    )
+    path.write_bytes(b"")
+    assert _sha256_file.sha256_of_mapped(str(path)) == (hashlib.sha256(b"").hexdigest(), 0)
+
+
+def test_a_file_cut_short_under_the_child_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file truncated while the child hashes its map kills the child with SIGBUS (made
+    certain here: a driver around the script cuts the file right after mapping it); the
+    parent says what happened."""
+    path = tmp_path / "c.pcap"
+    path.write_bytes(b"\1" * (1 << 20))
+    driver = tmp_path / "driver.py"
+    driver.write_text(
+        "import os, sys\n"
+        f"sys.path.insert(0, {str(Path(_sha256_file.__file__).parent)!r})\n"
+        "import _sha256_file as h\n"
+        "real = h.hashlib.sha256\n"
+        "class CutFirst:\n"
+        "    def __init__(self): self.digest = real()\n"
+        "    def update(self, piece):\n"
+        "        os.truncate(sys.argv[1], 0)\n"
+        "        self.digest.update(piece)\n"
+        "h.hashlib.sha256 = CutFirst\n"
+        "sys.exit(h.main(sys.argv))\n"
+    )
+    monkeypatch.setattr(reader, "_CHILD_SCRIPT", driver)
+    hasher = FileHasher(path, in_child=True)
+    with pytest.raises(CaptureError, match="could not be read while it was hashed: it got shorter"):
+        hasher.result()
+    assert hasher._process is not None and hasher._process.returncode == -signal.SIGBUS
 
 
 def test_sha256_covers_bytes_after_a_gzip_error(tmp_path: Path) -> None:

@@ -25,6 +25,7 @@ either of them gzip-compressed.
 from __future__ import annotations
 
 import queue
+import signal
 import struct
 import subprocess
 import sys
@@ -161,10 +162,7 @@ class FileHasher:
             else:
                 if len(hex_digest) == 64:
                     return hex_digest, size
-        reason = (
-            err.decode(errors="replace").strip()
-            or f"hash process ended with status {process.returncode}"
-        )
+        reason = err.decode(errors="replace").strip() or _child_ended(process.returncode)
         raise CaptureError(f"cannot read {self.path}: {reason}")
 
     def cancel(self) -> None:
@@ -177,6 +175,18 @@ class FileHasher:
         self._cancel.set()
         if self._thread is not None:
             self._thread.join()
+
+
+def _child_ended(status: int) -> str:
+    """Why a hash process that said nothing ended, in words."""
+    if status == -signal.SIGBUS:  # the script maps the file: a shortened file faults
+        return (
+            "the file could not be read while it was hashed: it got shorter (is something "
+            "still writing it?) or its storage failed"
+        )
+    if status < 0:
+        return f"the hash process was stopped by {signal.Signals(-status).name}"
+    return f"hash process ended with status {status}"
 
 
 def _size_or_zero(path: Path) -> int:
