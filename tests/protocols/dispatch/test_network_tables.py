@@ -577,6 +577,24 @@ def test_a_stateless_analyzer_parses_a_repeated_frame_once_and_counts_every_one(
     assert counts == {"crane-07": 8, "crane-08": 2}
 
 
+def test_only_short_frames_are_kept_for_reuse(tmp_path: Path) -> None:
+    """A repeated frame longer than ``REPEATED_MAX_BYTES`` (a jumbo frame) is parsed each time:
+    the results kept for reuse stay a few MiB, whatever the traffic."""
+    from cranewatch.protocols.dispatch import REPEATED_MAX_BYTES
+
+    wire = Wire()
+    for i in range(3):
+        body = b"BEACON crane-09" + bytes(REPEATED_MAX_BYTES)
+        wire.packets.append(
+            Packet(T0 + i * S, ether("01:80:c2:00:00:0e", MAC["plc"], 0x88B5, body))
+        )
+    beacon = ToyBeacon()
+    ws = ingest(tmp_path, wire, [beacon])
+    assert beacon.calls == 3
+    [op] = rows(ws, "SELECT pdus FROM operations")
+    assert op["pdus"] == 3
+
+
 def test_a_flow_keeps_a_bounded_number_of_identity_facts(tmp_path: Path) -> None:
     """A sender with a new name in every frame: the flow keeps its first
     ``MAX_IDENTITIES_PER_FLOW`` names, counts every frame and says in its coverage row that the

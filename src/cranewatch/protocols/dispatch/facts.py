@@ -7,8 +7,9 @@ of its hash table (``_aggregate_kernel``) and is merged in here. Targets are kep
 text, at most ``MAX_TARGETS`` distinct ones per row (the rest counted). Identities are counted
 per (flow, side the fact is about, protocol, attribute, value), with their first and last frame
 as evidence; a flow gets at most ``MAX_IDENTITIES_PER_FLOW`` distinct ones (a sender that puts a
-new host name in every message must not grow memory without end). Addresses come from the flow the facts travelled in, so an identity is tied to the
-device that sent (or, for ``about="receiver"``, received) the PDU.
+new host name in every message must not grow memory without end). Addresses come from the flow
+the facts travelled in, so an identity is tied to the device that sent (or, for
+``about="receiver"``, received) the PDU.
 """
 
 from __future__ import annotations
