@@ -322,7 +322,10 @@ IDENTITIES = TableSchema(
         "Modbus device identification, a CIP identity, a PROFINET station name, a DHCP host "
         "name and vendor class, an SSH banner, an LLDP system description, or a role the "
         "device plays (`role`: DHCP server, DNS server, switch, router). Version 2 added "
-        "`source` and the network attributes."
+        "`source` and the network attributes. A flow contributes at most 1,024 distinct facts "
+        "(side, protocol, attribute, value), so a sender that puts a new name in every message "
+        "cannot grow memory without end; the flow's `coverage` row then notes that the rest "
+        "were dropped."
     ),
     fields=(
         Field("capture_sha256", pa.string(), "Capture the facts come from.", False),

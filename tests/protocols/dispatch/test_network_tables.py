@@ -615,6 +615,9 @@ def test_a_flow_keeps_a_bounded_number_of_identity_facts(tmp_path: Path) -> None
     assert op["pdus"] == frames
     [cov] = rows(ws, "SELECT notes FROM coverage WHERE protocol = 'toybeacon'")
     assert cov["notes"] == [f"more than {MAX_IDENTITIES_PER_FLOW} identity facts: the rest dropped"]
+    from cranewatch.observe.schemas import IDENTITIES
+
+    assert f"at most {MAX_IDENTITIES_PER_FLOW:,} distinct facts" in IDENTITIES.doc  # documented
 
 
 # ------------------------------------------------------------------------------ bounded memory
