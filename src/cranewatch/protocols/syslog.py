@@ -140,14 +140,14 @@ class SyslogAnalyzer:
         detail["message_length"] = len(body)  # the text itself is never stored
         result = ParseResult()
         if host:
-            detail["hostname"] = _text(host)
+            detail["hostname"] = hostname = _text(host)
             result.identities.append(
-                IdentityFact(NAME, "hostname", _text(host), 0.8, "sender", "syslog header")
+                IdentityFact(NAME, "hostname", hostname, 0.8, "sender", "syslog header")
             )
         if app:
-            detail["app_name"] = _text(app)
+            detail["app_name"] = app_name = _text(app)
             result.identities.append(
-                IdentityFact(NAME, "software", _text(app), 0.6, "sender", app_source)
+                IdentityFact(NAME, "software", app_name, 0.6, "sender", app_source)
             )
         target = f"{FACILITIES[facility]}.{SEVERITIES[severity]}"
         result.operations.append(Operation(NAME, value, "message", "unsolicited", target,
